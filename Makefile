@@ -1,0 +1,31 @@
+# PGXS build of workflow.so (C++17) and the extension's SQL scripts.
+# The install script is generated: every src/sql/NN_*.sql, in name order.
+EXTENSION  = workflow
+EXTVERSION = 1.0
+MODULE_big = workflow
+
+CORE_SRCS      = $(sort $(wildcard src/core/*.cpp))
+PG_SRCS        = $(sort $(wildcard src/pg/*.cpp))
+EXTENSION_SRCS = $(sort $(wildcard src/extension/*.cpp))
+OBJS = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o) $(EXTENSION_SRCS:.cpp=.o)
+
+SQL_PARTS = $(sort $(wildcard src/sql/[0-9]*.sql))
+DATA_built = workflow--$(EXTVERSION).sql
+DATA = $(wildcard src/sql/upgrade/workflow--*--*.sql)
+
+REGRESS = $(sort $(basename $(notdir $(wildcard sql/*.sql))))
+REGRESS_OPTS = --inputdir=. --load-extension=workflow
+
+PG_CPPFLAGS = -Isrc
+PG_CXXFLAGS = -std=c++17 -fno-omit-frame-pointer -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-register
+SHLIB_LINK += -lstdc++
+
+# The JIT bitcode step would compile C++ without our flags; we do not ship bitcode.
+override with_llvm = no
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+workflow--$(EXTVERSION).sql: $(SQL_PARTS)
+	cat $^ > $@
