@@ -5,7 +5,8 @@
 # PostgreSQL refuses to run as root, so as root the server runs as `postgres`.
 # Every cluster lives in its own temp directory and socket; nothing is shared.
 
-PG_BINDIR=$(pg_config --bindir)
+source "$(dirname "${BASH_SOURCE[0]}")/pgprefix.sh"
+PG_BINDIR=$WF_PG_BINDIR
 
 _wf_as_owner() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
@@ -21,6 +22,7 @@ _wf_free_port() {
 }
 
 cluster_start() {
+  wf_pg_prefix_ensure || return 1
   WF_CLUSTER_DIR=$(mktemp -d /tmp/workflow-cluster.XXXXXX)
   chmod 755 "$WF_CLUSTER_DIR"
   [ "$(id -u)" = 0 ] && chown postgres: "$WF_CLUSTER_DIR"

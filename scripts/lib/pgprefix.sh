@@ -1,0 +1,24 @@
+# A private, relocated copy of the Debian PostgreSQL 15 installation, one per
+# checkout, so the tests install the extension there (make install DESTDIR=)
+# and never into the system's directories. PostgreSQL finds its share/ and
+# lib/ relative to its own binary, so the copy serves our build alone.
+#   source scripts/lib/pgprefix.sh; wf_pg_prefix_ensure
+#   -> WF_PG_PREFIX, WF_PG_BINDIR
+_wf_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+WF_PG_PREFIX=${WF_PG_PREFIX:-/tmp/workflow-pg-$(echo "$_wf_root" | md5sum | cut -c1-10)}
+WF_PG_BINDIR=$WF_PG_PREFIX$(pg_config --bindir)
+export WF_PG_PREFIX WF_PG_BINDIR
+
+wf_pg_prefix_ensure() {
+  local bindir sharedir libdir
+  bindir=$(pg_config --bindir); sharedir=$(pg_config --sharedir); libdir=$(pg_config --pkglibdir)
+  [ -x "$WF_PG_BINDIR/postgres" ] && [ "$WF_PG_PREFIX/.version" -nt "$bindir/postgres" ] && return 0
+  rm -rf "$WF_PG_PREFIX"
+  mkdir -p "$WF_PG_PREFIX$(dirname "$bindir")" "$WF_PG_PREFIX$(dirname "$sharedir")" \
+           "$WF_PG_PREFIX$(dirname "$libdir")"
+  cp -a "$(dirname "$bindir")/." "$WF_PG_PREFIX$(dirname "$bindir")/"
+  cp -a "$sharedir" "$WF_PG_PREFIX$(dirname "$sharedir")/"
+  [ -d "$WF_PG_PREFIX$libdir" ] || cp -a "$libdir" "$WF_PG_PREFIX$(dirname "$libdir")/"
+  chmod -R a+rX "$WF_PG_PREFIX"
+  "$bindir/postgres" --version >"$WF_PG_PREFIX/.version"
+}
