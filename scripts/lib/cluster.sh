@@ -9,7 +9,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/pgprefix.sh"
 PG_BINDIR=$WF_PG_BINDIR
 
 _wf_as_owner() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  # From /, since the checkout may not be readable by the postgres user.
+  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 _wf_free_port() {
