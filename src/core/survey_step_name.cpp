@@ -64,6 +64,11 @@ std::string step_name_key(std::string_view raw) {
   }
   if (!key.empty() && key.back() == '_') key.pop_back();
   if (key.empty()) reject(raw, "it has no letters or digits");
+  // camelCase boundaries add underscores; bounding the key keeps folding
+  // idempotent (a key is always accepted as input).
+  if (key.size() > kMaxStepNameBytes)
+    reject(raw, "its snake_case form is " + std::to_string(key.size()) + " bytes long, at most " +
+                    std::to_string(kMaxStepNameBytes) + " are accepted");
   return key;
 }
 

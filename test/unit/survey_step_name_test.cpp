@@ -90,3 +90,16 @@ TEST(SurveyQuoteForMessage, TruncatesOnCharacterBoundaryAndEscapesControls) {
   std::string straddle = std::string(63, 'y') + "\xe6\xad\xa5" + "zzz";
   EXPECT_EQ(survey::quote_for_message(straddle), "\"" + std::string(63, 'y') + "...\"");
 }
+
+// Found by the fuzzer: camelCase splitting grows the key, so an input within
+// the limit could fold to a key that was itself rejected.
+TEST(SurveyStepNameKey, KeyNeverExceedsTheLimitSoFoldingIsIdempotent) {
+  std::string raw;
+  while (raw.size() + 2 <= survey::kMaxStepNameBytes) raw += "aB";
+  EXPECT_THROW(survey::step_name_key(raw), workflow::core::error);
+  std::string fits;
+  while (fits.size() + 2 <= survey::kMaxStepNameBytes * 2 / 3) fits += "aB";
+  std::string key = survey::step_name_key(fits);
+  EXPECT_LE(key.size(), survey::kMaxStepNameBytes);
+  EXPECT_EQ(survey::step_name_key(key), key);
+}
