@@ -9,17 +9,21 @@ namespace workflow::cli {
 
 void add_stage_tasks(client::Client& c, const std::string& job_id, int stage,
                      const std::string& task_type, int count) {
-  constexpr int kChunk = 5000;  // one add_tasks statement per chunk
-  for (int start = 0; start < count || (count == 0 && start == 0); start += kChunk) {
+  if (count == 0) {  // an empty stage: sealing it completes it
+    c.run([&](client::Connection& conn) { return client::api::seal_stage(conn, job_id, stage); });
+    return;
+  }
+  constexpr int kChunk = 5000;  // one add_tasks statement per chunk, sealed with the last
+  for (int start = 0; start < count; start += kChunk) {
     const int n = std::min(kChunk, count - start);
     std::vector<client::json> params;
     params.reserve(n);
     for (int i = 0; i < n; ++i) params.push_back({{"n", start + i}});
-    const bool last = start + kChunk >= count;
+    const bool last = start + n >= count;
+    // Idempotent (same indices insert nothing), so a retry after a lost reply is safe.
     c.run([&](client::Connection& conn) {
-      return client::api::add_tasks(conn, job_id, stage, task_type, params, last);
+      return client::api::add_tasks(conn, job_id, stage, task_type, params, last, start);
     });
-    if (count == 0) break;
   }
 }
 

@@ -66,15 +66,15 @@ std::optional<Job> get_job(Connection& c, const std::string& job_id) {
 }
 
 int add_tasks(Connection& c, const std::string& job_id, int stage, const std::string& task_type,
-              const std::vector<json>& parameters, bool seal) {
+              const std::vector<json>& parameters, bool seal, int first_index) {
   // One statement: the parameters travel as one JSON array turned into jsonb[] server-side.
   json array = json::array();
   for (const auto& item : parameters) array.push_back(item);
   Result r = c.query(
       "SELECT workflow.add_tasks($1, $2::int, $3, "
       "(SELECT coalesce(array_agg(e ORDER BY n), '{}'::jsonb[]) "
-      "   FROM jsonb_array_elements($4::jsonb) WITH ORDINALITY AS t(e, n)), $5::boolean)",
-      {p(job_id), p(stage), p(task_type), p(array), p(seal)});
+      "   FROM jsonb_array_elements($4::jsonb) WITH ORDINALITY AS t(e, n)), $5::boolean, $6::int)",
+      {p(job_id), p(stage), p(task_type), p(array), p(seal), p(first_index)});
   require_row(r, "add_tasks");
   return r.int32(0, 0);
 }

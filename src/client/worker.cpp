@@ -98,16 +98,13 @@ int Worker::run_once(WorkerStats& stats) {
 void Worker::on_stage_complete(const std::string& job_id, int stage, WorkerStats& stats) {
   ++stats.stage_completions;
   if (options_.on_stage_complete) options_.on_stage_complete(client_, job_id, stage);
-  const auto job = client_.run([&](Connection& c) { return api::get_job(c, job_id); });
-  if (!job) return;
-  if (stage < job->total_stages) {
-    const bool won = client_.run([&](Connection& c) {
-      return api::advance_job_stage(c, job_id, stage, stage + 1, json::object());
-    });
-    if (won) ++stats.advances;
-  }
+  // Compare-and-set; next_stage = total_stages + 1 completes the job.
+  const bool won = client_.run([&](Connection& c) {
+    return api::advance_job_stage(c, job_id, stage, stage + 1, json::object());
+  });
+  if (won) ++stats.advances;
   const auto jc = client_.run([&](Connection& c) { return api::check_job_completion(c, job_id); });
-  if (jc.job_complete && stage >= job->total_stages) ++stats.jobs_completed;
+  if (won && jc.job_complete && jc.final_stage == stage) ++stats.jobs_completed;
 }
 
 WorkerStats Worker::run(const std::atomic<bool>& stop) {

@@ -19,7 +19,7 @@ std::string create_job(Connection& c, const std::string& job_type, const json& p
                        int total_stages, const std::optional<std::string>& job_id = std::nullopt);
 std::optional<Job> get_job(Connection& c, const std::string& job_id);
 int add_tasks(Connection& c, const std::string& job_id, int stage, const std::string& task_type,
-              const std::vector<json>& parameters, bool seal = true);
+              const std::vector<json>& parameters, bool seal = true, int first_index = 0);
 bool seal_stage(Connection& c, const std::string& job_id, int stage);
 std::vector<Task> claim_tasks(Connection& c, const std::string& worker, int max_tasks = 1,
                               const std::vector<std::string>& task_types = {},
