@@ -114,7 +114,8 @@ SELECT call, pg_temp.try(call) FROM (VALUES
   ($$SELECT stage_complete FROM workflow.complete_task_and_check_stage('eng-api:1:0', 'eng-api', 2, NULL)$$),
   ($$SELECT stage_complete FROM workflow.complete_task_and_check_stage('eng-api:1:0', 'eng-api', -1, NULL)$$),
   ($$SELECT stage_complete FROM workflow.complete_task_and_check_stage('x''); DROP TABLE workflow.jobs; --', 'eng-api', 1, NULL)$$),
-  ($$SELECT stage_complete FROM workflow.complete_task_and_check_stage('eng-api-cancelled:1:0', 'eng-api-cancelled', 1, NULL)$$)
+  ($$SELECT stage_complete FROM workflow.complete_task_and_check_stage('eng-api-cancelled:1:0', 'eng-api-cancelled', 1, NULL)$$),
+  ($$SELECT stage_complete FROM workflow.complete_task_and_check_stage('eng-api:1:0', 'eng-api', 1, NULL, NULL)$$)
 ) v(call);
 
 -- heartbeat_task, fail_task, cancel_job, advance_job_stage, check_job_completion, job_progress
@@ -176,6 +177,8 @@ SELECT workflow.heartbeat_task('eng-api:1:1', 'eng-api', 'api-worker');
 SELECT * FROM workflow.complete_task_and_check_stage('eng-api:1:0', 'eng-api', 1, NULL);
 SELECT * FROM workflow.complete_task_and_check_stage('eng-api:1:0', 'eng-api', 1, '{"again": 1}');  -- repeat: no write
 SELECT result_data FROM workflow.tasks WHERE id = 'eng-api:1:0' AND job_id = 'eng-api';
+-- remaining_tasks not counted on request (NULL until the stage is complete)
+SELECT * FROM workflow.complete_task_and_check_stage('eng-api:1:1', 'eng-api', 1, '{"r": 1}', count_remaining => false);
 -- retries: exponential backoff, then the task is dead and the job fails
 SELECT workflow.retry_delay(1, '2 seconds', '1 hour', false), workflow.retry_delay(3, '2 seconds', '1 hour', false),
        workflow.retry_delay(30, '2 seconds', '1 hour', false);
