@@ -10,7 +10,9 @@
 CREATE SEQUENCE workflow.audit_log_id_seq;
 
 CREATE TABLE workflow.audit_log (
-  id          bigint      NOT NULL DEFAULT nextval('workflow.audit_log_id_seq') PRIMARY KEY,
+  -- Unique by construction (only the trigger writes, each row takes its own
+  -- nextval); no unique index, as every index is paid on every audited row.
+  id          bigint      NOT NULL DEFAULT nextval('workflow.audit_log_id_seq'),
   relid       oid         NOT NULL,
   schema_name text        NOT NULL,
   table_name  text        NOT NULL,
@@ -31,8 +33,9 @@ COMMENT ON COLUMN workflow.audit_log.old_values IS 'UPDATE: old values of the ch
 COMMENT ON COLUMN workflow.audit_log.new_values IS 'UPDATE: new values of the changed columns; INSERT: the whole row';
 COMMENT ON COLUMN workflow.audit_log.actor IS 'SET LOCAL workflow.actor when set, else the database user';
 
--- History of one row: a hash of the key keeps the index small and cheap to
--- maintain (int8 comparisons instead of jsonb ones); queries recheck row_key.
+-- The one index, for the history of one row: a hash of the key keeps it
+-- small and cheap to maintain (int8 comparisons instead of jsonb ones);
+-- queries recheck row_key.
 CREATE INDEX audit_log_row_idx
   ON workflow.audit_log (relid, jsonb_hash_extended(row_key, 0));
 
