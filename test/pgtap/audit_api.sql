@@ -42,7 +42,7 @@ CREATE ROLE audit_tap_stranger;
 GRANT USAGE ON SCHEMA workflow TO audit_tap_stranger;
 SET LOCAL ROLE audit_tap_stranger;
 SELECT throws_ok($$ SELECT workflow.disable_audit('public.audit_tap') $$, '42501',
-                 'workflow.disable_audit: must be owner of table audit_tap', 'only the owner may disable');
+                 'workflow.disable_audit: must be owner of table public.audit_tap', 'only the owner may disable');
 RESET ROLE;
 SELECT throws_ok($$ SELECT workflow.row_history('public.audit_tap', '{"nope": 1}') $$, '22023');
 SELECT throws_ok($$ SELECT workflow.row_as_of('public.audit_tap', '{"id": 1}', NULL) $$, '22004');
