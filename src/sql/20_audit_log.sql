@@ -33,11 +33,15 @@ COMMENT ON COLUMN workflow.audit_log.old_values IS 'UPDATE: old values of the ch
 COMMENT ON COLUMN workflow.audit_log.new_values IS 'UPDATE: new values of the changed columns; INSERT: the whole row';
 COMMENT ON COLUMN workflow.audit_log.actor IS 'SET LOCAL workflow.actor when set, else the database user';
 
--- The one index, for the history of one row: a hash of the key keeps it
--- small and cheap to maintain (int8 comparisons instead of jsonb ones);
--- queries recheck row_key.
+-- History of one row: a hash index on the key's hash seeded with the table,
+-- one int8 per log row. Measured cheaper to maintain on every audited row
+-- than a btree on the same value (no descent, no page splits in key order)
+-- or on (relid, row_key) (jsonb comparisons). Queries recheck relid/row_key.
 CREATE INDEX audit_log_row_idx
-  ON workflow.audit_log (relid, jsonb_hash_extended(row_key, 0));
+  ON workflow.audit_log USING hash (jsonb_hash_extended(row_key, relid::bigint));
+-- TRUNCATE events (row_key NULL) of a table; the predicate keeps other rows out.
+CREATE INDEX audit_log_truncate_idx
+  ON workflow.audit_log (relid) WHERE row_key IS NULL;
 
 SELECT pg_catalog.pg_extension_config_dump('workflow.audit_log', '');
 SELECT pg_catalog.pg_extension_config_dump('workflow.audit_log_id_seq', '');

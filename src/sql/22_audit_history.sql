@@ -50,10 +50,12 @@ BEGIN
   PERFORM workflow.audit_check_key(target, key, 'workflow.row_history');
   RETURN QUERY
     SELECT l.* FROM workflow.audit_log l
-    WHERE l.relid = target
-      AND ((jsonb_hash_extended(l.row_key, 0) = jsonb_hash_extended(key, 0) AND l.row_key = key)
-           OR (jsonb_hash_extended(l.row_key, 0) IS NULL AND l.operation = 'TRUNCATE'))
-    ORDER BY l.id;
+    WHERE jsonb_hash_extended(l.row_key, l.relid::bigint) = jsonb_hash_extended(key, target::oid::bigint)
+      AND l.relid = target AND l.row_key = key
+    UNION ALL
+    SELECT l.* FROM workflow.audit_log l
+    WHERE l.relid = target AND l.row_key IS NULL AND l.operation = 'TRUNCATE'
+    ORDER BY id;
 END;
 $$;
 COMMENT ON FUNCTION workflow.row_history(regclass, jsonb) IS
