@@ -54,6 +54,24 @@ SELECT id, updated_at = now() AS stamped, old_stamp = now() AS old_untouched_is_
 COMMIT;
 DROP TRIGGER stamp ON audit_u.t;
 
+-- NULLs, short and long varlenas and odd alignments before and after the
+-- stamp: every other value is intact, only the stamp moves
+CREATE TABLE audit_u.mixed (id int PRIMARY KEY, a text, b smallint, c text, flag bool,
+                            updated_at timestamptz, d text, e int8);
+INSERT INTO audit_u.mixed VALUES (1, NULL, 1, repeat('x', 3000), NULL, '2000-01-01', NULL, 5),
+                                 (2, 'a', NULL, 'short', true, '2000-01-01', 'd', NULL),
+                                 (3, NULL, NULL, NULL, NULL, '2000-01-01', NULL, NULL),
+                                 (4, 'n', 1, 'c', false, NULL, 'd', 1);
+CREATE TRIGGER stamp BEFORE UPDATE ON audit_u.mixed FOR EACH ROW EXECUTE FUNCTION workflow.set_updated_at();
+CREATE TEMP TABLE mixed_before AS SELECT * FROM audit_u.mixed;
+BEGIN;
+UPDATE audit_u.mixed SET e = coalesce(e, 0) + 1;
+SELECT m.id, m.updated_at = now() AS stamped,
+       (to_jsonb(m) - 'updated_at' - 'e') = (to_jsonb(o) - 'updated_at' - 'e') AS others_intact,
+       m.e = coalesce(o.e, 0) + 1 AS e_updated
+FROM audit_u.mixed m JOIN mixed_before o USING (id) ORDER BY id;
+COMMIT;
+
 -- misuse: SQLSTATE errors, the row is unchanged
 CREATE TRIGGER bad BEFORE UPDATE ON audit_u.t FOR EACH ROW EXECUTE FUNCTION workflow.set_updated_at('nope');
 SELECT audit_u.try('UPDATE audit_u.t SET v = ''y'' WHERE id = 1');
