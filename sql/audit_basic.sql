@@ -37,6 +37,15 @@ SELECT actor, new_values FROM workflow.audit_log
 WHERE schema_name = 'audit_t' ORDER BY id DESC LIMIT 2;
 SELECT current_setting('workflow.actor') = '' AS actor_reset_after_commit;
 
+-- renaming an excluded column: warned, and enable_audit again re-excludes it
+ALTER TABLE audit_t.item RENAME COLUMN secret TO hidden;
+SET client_min_messages = warning;
+UPDATE audit_t.item SET hidden = 'renamed' WHERE id = 1;
+SELECT workflow.enable_audit('audit_t.item', '{hidden}');
+UPDATE audit_t.item SET hidden = 'again' WHERE id = 1;
+SELECT count(*) AS rows_mentioning_hidden FROM workflow.audit_log
+WHERE schema_name = 'audit_t' AND new_values ? 'hidden';
+
 -- one statement, many rows; txid and statement time shared by the statement
 INSERT INTO audit_t.item SELECT g, 'bulk' || g, g, NULL, NULL FROM generate_series(10, 14) g;
 SELECT count(*) AS rows_logged, count(DISTINCT txid) AS txids, count(DISTINCT changed_at) AS stamps

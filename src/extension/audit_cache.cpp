@@ -110,6 +110,17 @@ RelationInfo* build(Trigger* trigger, Relation rel) {
           InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL));
     }
   }
+  // An excluded column renamed after enable_audit would silently be logged.
+  for (int a = 0; a < trigger->tgnargs; ++a) {
+    bool found = false;
+    for (int i = 0; i < desc->natts && !found; ++i)
+      found = !TupleDescAttr(desc, i)->attisdropped &&
+              strcmp(NameStr(TupleDescAttr(desc, i)->attname), trigger->tgargs[a]) == 0;
+    if (!found)
+      ereport(WARNING, (errmsg("workflow audit: excluded column \"%s\" of table \"%s\" no longer exists",
+                               trigger->tgargs[a], RelationGetRelationName(rel)),
+                        errhint("After renaming an excluded column, run workflow.enable_audit again.")));
+  }
   info->schema_name = PointerGetDatum(cstring_to_text(get_namespace_name(RelationGetNamespace(rel))));
   info->table_name = PointerGetDatum(cstring_to_text(RelationGetRelationName(rel)));
   info->valid = true;
