@@ -128,6 +128,22 @@ RelationInfo* build(Trigger* trigger, Relation rel) {
   return info;
 }
 
+// Frees entries of triggers that were dropped or whose table changed (their
+// trigger OID may never be looked up again), unless a call still uses them.
+void sweep_invalid() {
+  HASH_SEQ_STATUS status;
+  hash_seq_init(&status, cache);
+  CacheEntry* entry;
+  while ((entry = static_cast<CacheEntry*>(hash_seq_search(&status))) != nullptr) {
+    RelationInfo* info = entry->info;
+    if (info == nullptr || info->valid) continue;
+    if (info->in_use > 0 && entry->use_lxid == MyProc->lxid) continue;
+    MemoryContextDelete(info->context);
+    Oid key = entry->trigger_oid;
+    hash_search(cache, &key, HASH_REMOVE, nullptr);  // allowed during hash_seq_search
+  }
+}
+
 }  // namespace
 
 RelationInfo* acquire(Trigger* trigger, Relation rel) {
@@ -150,6 +166,7 @@ RelationInfo* acquire(Trigger* trigger, Relation rel) {
     entry->info = info = nullptr;
   }
   if (info == nullptr) {
+    sweep_invalid();
     entry->info = nullptr;
     info = build(trigger, rel);
     entry->info = info;
