@@ -5,6 +5,7 @@ SET client_min_messages = warning;
 CREATE ROLE regress_audit_owner;
 CREATE ROLE regress_audit_writer;
 CREATE ROLE regress_audit_stranger;
+CREATE ROLE regress_audit_plain;  -- no right at all on schema workflow
 CREATE SCHEMA audit_p AUTHORIZATION regress_audit_owner;
 GRANT USAGE ON SCHEMA audit_p TO regress_audit_writer, regress_audit_stranger;
 -- (the extension's schema is not public by default; let the test roles in)
@@ -25,6 +26,8 @@ SELECT workflow.enable_audit('audit_p.secret_plans');
 SELECT workflow.enable_audit('audit_p.open_notes');
 GRANT SELECT, INSERT, UPDATE ON audit_p.secret_plans TO regress_audit_writer;
 GRANT SELECT ON audit_p.open_notes TO regress_audit_stranger;
+GRANT USAGE ON SCHEMA audit_p TO regress_audit_plain;
+GRANT UPDATE, SELECT ON audit_p.open_notes TO regress_audit_plain;
 INSERT INTO audit_p.open_notes VALUES (1, 'hello');
 RESET ROLE;
 
@@ -47,6 +50,12 @@ SELECT s, audit_p.try(s) FROM (VALUES
 ) AS t(s);
 SELECT table_name, operation, actor FROM workflow.audit_log WHERE schema_name = 'audit_p' ORDER BY id;
 RESET ROLE;
+-- a role without even USAGE on schema workflow is logged too
+SET ROLE regress_audit_plain;
+UPDATE audit_p.open_notes SET note = 'hi' WHERE id = 1;
+RESET ROLE;
+SELECT operation, new_values, actor FROM workflow.audit_log
+WHERE schema_name = 'audit_p' AND table_name = 'open_notes' ORDER BY id;
 
 -- a stranger reads only the history of what it may read
 SET ROLE regress_audit_stranger;
@@ -66,3 +75,4 @@ REVOKE USAGE ON SCHEMA workflow FROM regress_audit_owner, regress_audit_writer, 
 DROP ROLE regress_audit_owner;
 DROP ROLE regress_audit_writer;
 DROP ROLE regress_audit_stranger;
+DROP ROLE regress_audit_plain;
