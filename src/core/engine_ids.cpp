@@ -10,8 +10,8 @@ namespace {
 // The value for an error message: quoted, at most 60 bytes.
 std::string shown(std::string_view value) {
   constexpr std::size_t kShown = 60;
-  if (value.size() <= kShown) return json_quote(value);
-  return json_quote(value.substr(0, kShown)) + "...";
+  if (value.size() <= kShown) return sql_quote(value);
+  return sql_quote(value.substr(0, kShown)) + "...";
 }
 
 }  // namespace
@@ -64,6 +64,16 @@ std::string json_quote(std::string_view value) {
     }
   }
   out += '"';
+  return out;
+}
+
+std::string sql_quote(std::string_view value) {
+  std::string out = "'";
+  for (char c : value) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  out += '\'';
   return out;
 }
 

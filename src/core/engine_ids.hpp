@@ -23,6 +23,9 @@ int task_slot(int task_index, int slot_count) noexcept;
 // escaped; UTF-8 passed through).
 std::string json_quote(std::string_view value);
 
+// `value` as an SQL string literal for messages: 'it''s' (quote_literal).
+std::string sql_quote(std::string_view value);
+
 // {"job_id": "...", "stage": N}  (channel workflow_stage_complete)
 std::string stage_complete_payload(std::string_view job_id, int stage);
 

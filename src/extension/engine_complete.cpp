@@ -2,7 +2,7 @@
 //
 // 1. UPDATE the task (queued/claimed -> completed); the row lock is held to
 //    commit, so each task is counted once.
-// 2. If it changed, decrement its slot's `remaining`; if that reached 0,
+// 2. If it changed, decrement its slot's `remaining` (same statement); if that reached 0,
 //    decrement the stage's `pending_slots`; the caller that brings it to 0
 //    completes the stage (records completed_by_task, NOTIFY).
 //    Lock order task -> slot -> stage, the same as add_tasks and seal_stage.
@@ -11,7 +11,10 @@
 //    answers stage_complete = (it is the stage's completer), so a retry after
 //    a lost reply does not lose the stage.
 // remaining_tasks is the sum of the stage's slot counters read after our
-// update: O(slot_count), independent of the stage's size; a snapshot.
+// update: O(slot_count), independent of the stage's size; a snapshot. It
+// costs about as much as the rest of the call (bench/RESULTS-engine.md), so
+// callers that do not need it pass count_remaining => false and get NULL
+// (0 when the stage is complete).
 #include "core/engine_ids.hpp"
 #include "pg/spi.hpp"
 
@@ -31,17 +34,20 @@ namespace wc = workflow::core;
 
 namespace {
 
+// Task, then its slot: one statement, row locks taken in that order.
+// Returns (tasks changed, slot remaining after the decrement).
 wp::Statement complete_task{
-    "UPDATE workflow.tasks SET status = 'completed', result_data = $4, completed_at = now(), "
-    "updated_at = now(), lease_expires_at = NULL "
-    "WHERE job_id = $2 AND id = $1 AND stage = $3 AND status IN ('queued', 'claimed') "
-    "RETURNING slot",
+    "WITH t AS ("
+    "  UPDATE workflow.tasks SET status = 'completed', result_data = $4, completed_at = now(), "
+    "         updated_at = now(), lease_expires_at = NULL "
+    "   WHERE job_id = $2 AND id = $1 AND stage = $3 AND status IN ('queued', 'claimed') "
+    "  RETURNING slot), "
+    "s AS ("
+    "  UPDATE workflow.stage_slots ss SET remaining = ss.remaining - 1 FROM t "
+    "   WHERE ss.job_id = $2 AND ss.stage = $3 AND ss.slot = t.slot "
+    "  RETURNING ss.remaining) "
+    "SELECT (SELECT count(*) FROM t)::int4, (SELECT remaining FROM s)",
     {TEXTOID, TEXTOID, INT4OID, JSONBOID}};
-
-wp::Statement decrement_slot{
-    "UPDATE workflow.stage_slots SET remaining = remaining - 1 "
-    "WHERE job_id = $1 AND stage = $2 AND slot = $3 RETURNING remaining",
-    {TEXTOID, INT4OID, INT4OID}};
 
 wp::Statement decrement_stage{
     "UPDATE workflow.stages SET pending_slots = pending_slots - 1, "
@@ -65,6 +71,7 @@ wp::Statement lookup_task{
 struct Outcome {
   bool stage_complete = false;
   int32 remaining = 0;
+  bool remaining_known = true;
 };
 
 std::string_view view_of(text* t) { return {VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)}; }
@@ -82,17 +89,17 @@ int32 read_remaining(Datum job, Datum stage) {
 }
 
 // The call changed nothing: say why, or answer a repeated completion.
-Outcome diagnose(Datum task, Datum job, int32 stage, std::string_view task_id,
-                 std::string_view job_id) {
+Outcome diagnose(Datum task, Datum job, int32 stage, bool count_remaining,
+                 std::string_view task_id, std::string_view job_id) {
   Datum args[2] = {task, job};
   if (wp::execute(lookup_task, args, nullptr, false, 1) == 0)
     throw wc::error(wc::sqlstate::no_data_found,
-                    "task " + wc::json_quote(task_id) + " of job " + wc::json_quote(job_id) +
+                    "task " + wc::sql_quote(task_id) + " of job " + wc::sql_quote(job_id) +
                         " not found");
   int32 actual_stage = get_int(0, 1);
   if (actual_stage != stage)
     throw wc::error(wc::sqlstate::invalid_parameter_value,
-                    "task " + wc::json_quote(task_id) + " belongs to stage " +
+                    "task " + wc::sql_quote(task_id) + " belongs to stage " +
                         std::to_string(actual_stage) + ", not stage " + std::to_string(stage));
   bool isnull = false;
   std::string status = wp::pg_call([&] {
@@ -102,33 +109,34 @@ Outcome diagnose(Datum task, Datum job, int32 stage, std::string_view task_id,
   if (isnull) is_completer = false;
   if (status != "completed")
     throw wc::error(wc::sqlstate::object_not_in_prerequisite_state,
-                    "task " + wc::json_quote(task_id) + " is " + status + ", it cannot complete");
+                    "task " + wc::sql_quote(task_id) + " is " + status + ", it cannot complete");
   Outcome out;
   out.stage_complete = is_completer;
-  out.remaining = read_remaining(job, Int32GetDatum(stage));
+  if (count_remaining)
+    out.remaining = read_remaining(job, Int32GetDatum(stage));
+  else
+    out.remaining_known = is_completer;  // a completed stage has 0 left
   return out;
 }
 
 Outcome complete(Datum task, Datum job, int32 stage, Datum result, bool result_null,
-                 std::string_view task_id, std::string_view job_id) {
+                 bool count_remaining, std::string_view task_id, std::string_view job_id) {
   wp::SpiScope spi;
   Datum args[4] = {task, job, Int32GetDatum(stage), result};
   const char nulls[4] = {' ', ' ', ' ', result_null ? 'n' : ' '};
-  if (wp::execute(complete_task, args, nulls, false, 1) == 0)
-    return diagnose(task, job, stage, task_id, job_id);
-  int32 slot = get_int(0, 1);
-
-  Datum slot_args[3] = {job, Int32GetDatum(stage), Int32GetDatum(slot)};
-  if (wp::execute(decrement_slot, slot_args, nullptr, false, 1) != 1)
+  wp::execute(complete_task, args, nulls, false, 1);
+  if (get_int(0, 1) == 0) return diagnose(task, job, stage, count_remaining, task_id, job_id);
+  bool slot_missing = false;
+  int32 slot_remaining = DatumGetInt32(wp::column(0, 2, &slot_missing));
+  if (slot_missing)
     throw wc::error(wc::sqlstate::internal_error,
-                    "counter slot " + std::to_string(slot) + " of stage " + std::to_string(stage) +
-                        " of job " + wc::json_quote(job_id) + " is missing");
+                    "the counter slot of task " + wc::sql_quote(task_id) + " is missing");
   Outcome out;
-  if (get_int(0, 1) == 0) {
+  if (slot_remaining == 0) {
     Datum stage_args[3] = {job, Int32GetDatum(stage), task};
     if (wp::execute(decrement_stage, stage_args, nullptr, false, 1) != 1)
       throw wc::error(wc::sqlstate::internal_error,
-                      "stage " + std::to_string(stage) + " of job " + wc::json_quote(job_id) +
+                      "stage " + std::to_string(stage) + " of job " + wc::sql_quote(job_id) +
                           " is missing");
     if (get_int(0, 1) == 0) {
       out.stage_complete = true;
@@ -136,7 +144,13 @@ Outcome complete(Datum task, Datum job, int32 stage, Datum result, bool result_n
       wp::pg_call([&] { Async_Notify("workflow_stage_complete", payload.c_str()); });
     }
   }
-  out.remaining = out.stage_complete ? 0 : read_remaining(job, Int32GetDatum(stage));
+  if (out.stage_complete) {
+    out.remaining = 0;
+  } else if (count_remaining) {
+    out.remaining = read_remaining(job, Int32GetDatum(stage));
+  } else {
+    out.remaining_known = false;
+  }
   return out;
 }
 
@@ -154,9 +168,12 @@ WF_FUNCTION(workflow_complete_task_and_check_stage) {
   int32 stage = PG_GETARG_INT32(2);
   bool result_null = PG_ARGISNULL(3);
   Datum result = result_null ? Datum(0) : PG_GETARG_DATUM(3);
+  if (PG_ARGISNULL(4))
+    throw wc::error(wc::sqlstate::null_value_not_allowed, "count_remaining must not be NULL");
+  bool count_remaining = PG_GETARG_BOOL(4);
 
   Outcome out = complete(PointerGetDatum(task), PointerGetDatum(job), stage, result, result_null,
-                         task_id, job_id);
+                         count_remaining, task_id, job_id);
 
   // One result row, materialized in the per-query context.
   wp::pg_call([&] {
@@ -164,7 +181,7 @@ WF_FUNCTION(workflow_complete_task_and_check_stage) {
     ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
     Datum values[3] = {BoolGetDatum(out.stage_complete), Int32GetDatum(out.remaining),
                        PointerGetDatum(job)};
-    bool nulls[3] = {false, false, false};
+    bool nulls[3] = {false, !out.remaining_known, false};
     tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
   });
   return Datum(0);

@@ -75,7 +75,7 @@ BEGIN
       'workflow.seal_stage(text,integer)',
       'workflow.claim_tasks(text,integer,text[],interval)',
       'workflow.heartbeat_task(text,text,text,interval)',
-      'workflow.complete_task_and_check_stage(text,text,integer,jsonb)',
+      'workflow.complete_task_and_check_stage(text,text,integer,jsonb,boolean)',
       'workflow.fail_task(text,text,text,boolean,interval,interval)',
       'workflow.cancel_job(text,text)',
       'workflow.advance_job_stage(text,integer,integer,jsonb)',

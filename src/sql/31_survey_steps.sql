@@ -116,6 +116,7 @@ COMMENT ON FUNCTION workflow.upsert_survey_step(text, text, jsonb, timestamptz) 
 CREATE FUNCTION workflow.upsert_survey_steps(steps jsonb) RETURNS integer
   LANGUAGE c VOLATILE SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET work_mem = '64MB'  -- the batch's de-duplicating sort stays in memory up to ~200k steps
   AS 'MODULE_PATHNAME', 'workflow_upsert_survey_steps';
 COMMENT ON FUNCTION workflow.upsert_survey_steps(jsonb) IS
   'Batch form of upsert_survey_step: a JSON array of {"session_id","step_name","value","completed_at"} objects (value defaults to {}, completed_at to now()). All or nothing: the first invalid element is named by its 0-based index and nothing is written. Elements for the same session, week and step collapse to the last one. Returns the number of rows written.';

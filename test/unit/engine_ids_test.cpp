@@ -53,4 +53,5 @@ TEST(EngineIds, JsonPayloadsEscape) {
   EXPECT_EQ(job_complete_payload("a\"b\\c\n\x01", "failed"),
             "{\"job_id\": \"a\\\"b\\\\c\\n\\u0001\", \"status\": \"failed\"}");
   EXPECT_EQ(json_quote("żółw"), "\"żółw\"");
+  EXPECT_EQ(sql_quote("it's"), "'it''s'");
 }
