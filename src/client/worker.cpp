@@ -55,7 +55,27 @@ Worker::Worker(Client& client, WorkerOptions options, TaskHandler handler)
         std::chrono::duration_cast<std::chrono::milliseconds>(options_.lease) / 3;
 }
 
+void Worker::flush(WorkerStats& stats) {
+  if (!unacked_.empty()) {
+    // One round trip for the whole batch; repeating it after a lost reply is
+    // safe (a completed task answers again whether it completed the stage).
+    const auto answers =
+        client_.run([&](Connection& c) { return api::complete_tasks(c, unacked_); });
+    for (std::size_t i = 0; i < answers.size(); ++i)
+      if (answers[i].stage_complete) stage_events_.emplace_back(unacked_[i].job_id, unacked_[i].stage);
+    stats.completed += unacked_.size();
+    unacked_.clear();
+  }
+  while (!stage_events_.empty()) {
+    const auto [job_id, stage] = stage_events_.front();
+    on_stage_complete(job_id, stage, stats);
+    stage_events_.erase(stage_events_.begin());
+    counted_front_ = false;
+  }
+}
+
 int Worker::run_once(WorkerStats& stats) {
+  flush(stats);  // what an earlier outage left unconfirmed
   const auto batch = client_.run([&](Connection& c) {
     return api::claim_tasks(c, options_.name, options_.batch_size, options_.task_types,
                             options_.lease);
@@ -79,24 +99,22 @@ int Worker::run_once(WorkerStats& stats) {
     }
   }
 
-  // One round trip for the whole batch; repeating it after a lost reply is
-  // safe (a completed task answers again whether it completed the stage).
-  const auto answers =
-      client_.run([&](Connection& c) { return api::complete_tasks(c, done); });
-  stats.completed += done.size();
+  unacked_ = std::move(done);  // kept if a call below fails
   for (const auto& f : failures) {
     client_.run([&](Connection& c) {
       return api::fail_task(c, f.task->id, f.task->job_id, f.error, f.retryable);
     });
     ++stats.failed;
   }
-  for (std::size_t i = 0; i < answers.size(); ++i)
-    if (answers[i].stage_complete) on_stage_complete(done[i].job_id, done[i].stage, stats);
+  flush(stats);
   return static_cast<int>(batch.size());
 }
 
 void Worker::on_stage_complete(const std::string& job_id, int stage, WorkerStats& stats) {
-  ++stats.stage_completions;
+  // Counted once per stage even when a follow-up call below fails and the
+  // event is processed again after reconnecting.
+  if (!counted_front_) ++stats.stage_completions;
+  counted_front_ = true;
   if (options_.on_stage_complete) options_.on_stage_complete(client_, job_id, stage);
   // Compare-and-set; next_stage = total_stages + 1 completes the job.
   const bool won = client_.run([&](Connection& c) {

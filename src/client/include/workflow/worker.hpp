@@ -57,7 +57,14 @@ class Worker {
 
  private:
   void on_stage_complete(const std::string& job_id, int stage, WorkerStats& stats);
+  void flush(WorkerStats& stats);
   Client& client_;
+  // Handled tasks whose completion (or stage follow-up) has not been confirmed
+  // yet: kept across a connection outage and sent again first (idempotent), so
+  // a stage_complete answer is never dropped even when retries run out.
+  std::vector<TaskCompletion> unacked_;
+  std::vector<std::pair<std::string, int>> stage_events_;
+  bool counted_front_ = false;  // stage_events_.front() already counted in stats
   WorkerOptions options_;
   TaskHandler handler_;
 };
