@@ -34,7 +34,11 @@ check() {  # description, SQL returning true
   local got; got=$(psql -qXAt -c "$2")
   if [ "$got" = t ]; then echo "ok   $1"; else echo "FAIL $1 (got '$got')"; fail=1; fi
 }
-json() { python3 -c "import json; d=json.load(open('$WORK/worker.json')); print(eval('d$1'))"; }
+json() {  # json key [subkey]: a figure from the worker's JSON summary
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
+for k in sys.argv[2:]: d=d[k]
+print(d)' "$WORK/worker.json" "$@"
+}
 check "job completed" "SELECT status = 'completed' AND stage = 3 FROM workflow.jobs WHERE id = '$JOB'"
 check "3000 tasks, all completed" \
   "SELECT count(*) = 3000 AND count(*) FILTER (WHERE status = 'completed') = 3000 FROM workflow.tasks WHERE job_id = '$JOB'"
@@ -43,11 +47,11 @@ check "one task per (stage, index)" \
 check "each stage completed once" \
   "SELECT count(*) = 3 AND bool_and(completed_at IS NOT NULL) FROM workflow.stages WHERE job_id = '$JOB'"
 check "invariants hold" "SELECT bool_and(ok) FROM workflow.check_invariants('$JOB')"
-[ "$(json "['stage_completions']")" = 3 ] && echo "ok   3 stage_complete answers" \
-  || { echo "FAIL stage_complete answers: $(json "['stage_completions']")"; fail=1; }
-[ "$(json "['advances']")" = 3 ] && echo "ok   3 winning advances" || { echo "FAIL advances: $(json "['advances']")"; fail=1; }
+[ "$(json stage_completions)" = 3 ] && echo "ok   3 stage_complete answers" \
+  || { echo "FAIL stage_complete answers: $(json stage_completions)"; fail=1; }
+[ "$(json advances)" = 3 ] && echo "ok   3 winning advances" || { echo "FAIL advances: $(json advances)"; fail=1; }
 # The restarts must really have cut the workers' connections (failed calls retried).
-errors=$(json "['pool']['errors']")
+errors=$(json pool errors)
 [ "$errors" -gt 0 ] && echo "ok   workers lost connections $errors times and reconnected" \
   || { echo "FAIL the restarts did not hit the workers (pool errors=0)"; fail=1; }
 exit $fail
