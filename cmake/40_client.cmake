@@ -47,13 +47,6 @@ install(FILES ${CMAKE_BINARY_DIR}/workflow-clientConfig.cmake
               ${CMAKE_BINARY_DIR}/workflow-clientConfigVersion.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/workflow-client)
 
-# Helper programs used by test/stress/client_*.sh, the demo and the benchmark.
-file(GLOB WORKFLOW_CLIENT_TOOLS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/test/client/tools/*.cpp)
-foreach(src IN LISTS WORKFLOW_CLIENT_TOOLS)
-  get_filename_component(name ${src} NAME_WE)
-  add_executable(${name} ${src})
-  target_link_libraries(${name} PRIVATE workflow_client)
-endforeach()
 
 # One GoogleTest binary per test/client/*_test.cpp, against the server in
 # DATABASE_URL (each test makes and drops its own database). ctest: client.<name>.
@@ -65,3 +58,6 @@ foreach(src IN LISTS WORKFLOW_CLIENT_TESTS)
   target_link_libraries(client_${name} PRIVATE workflow_client GTest::gtest_main)
   add_test(NAME client.${name} COMMAND client_${name})
 endforeach()
+
+# The CLI end to end (health, submit, worker, watch, history, export).
+add_test(NAME client.cli COMMAND ${CMAKE_SOURCE_DIR}/test/client/cli_test.sh $<TARGET_FILE:workflow_cli>)

@@ -136,14 +136,19 @@ StageCompletion complete_task(Connection& c, const std::string& task_id,
 }
 
 std::vector<StageCompletion> complete_tasks(Connection& c,
-                                            const std::vector<TaskCompletion>& batch) {
+                                            const std::vector<TaskCompletion>& batch,
+                                            bool one_transaction) {
   std::vector<Params> params;
   params.reserve(batch.size());
   for (const auto& t : batch)
     params.push_back({p(t.task_id), p(t.job_id), p(t.stage), p(t.result_data)});
   std::vector<StageCompletion> out;
   out.reserve(batch.size());
-  for (const auto& r : c.pipeline(kComplete, params)) out.push_back(read_completion(r));
+  // Each completion commits on its own (the engine holds its slot/stage row
+  // locks to commit: one transaction over the batch would hold them for the
+  // whole batch, serialise workers and deadlock), still in one round trip.
+  for (const auto& r : c.pipeline(kComplete, params, /*separate_transactions=*/!one_transaction))
+    out.push_back(read_completion(r));
   return out;
 }
 

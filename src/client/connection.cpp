@@ -151,7 +151,8 @@ Result Connection::query(const std::string& sql, const Params& params) {
 }
 
 std::vector<Result> Connection::pipeline(const std::string& sql,
-                                         const std::vector<Params>& batches) {
+                                         const std::vector<Params>& batches,
+                                         bool separate_transactions) {
   std::vector<Result> out;
   if (batches.empty()) return out;
   if (!conn_) throw connection_error("connection is closed");
@@ -164,8 +165,9 @@ std::vector<Result> Connection::pipeline(const std::string& sql,
                             p.values.data(), nullptr, nullptr, 0) != 1) {
       throw_error(nullptr);  // the link broke while sending; the pool discards it
     }
+    if (separate_transactions && PQpipelineSync(conn_) != 1) throw_error(nullptr);
   }
-  if (PQpipelineSync(conn_) != 1) throw_error(nullptr);
+  if (!separate_transactions && PQpipelineSync(conn_) != 1) throw_error(nullptr);
 
   pg_result* first_error = nullptr;
   out.reserve(batches.size());
@@ -184,9 +186,11 @@ std::vector<Result> Connection::pipeline(const std::string& sql,
       PQclear(res);  // PGRES_PIPELINE_ABORTED after an error
     }
     while (pg_result* extra = PQgetResult(conn_)) PQclear(extra);  // NULL ends each query
+    if (separate_transactions)
+      if (pg_result* sync = PQgetResult(conn_)) PQclear(sync);  // this statement's sync
   }
-  // The sync's own result.
-  if (pg_result* sync = PQgetResult(conn_)) PQclear(sync);
+  if (!separate_transactions)
+    if (pg_result* sync = PQgetResult(conn_)) PQclear(sync);  // the batch's sync
   if (PQexitPipelineMode(conn_) != 1 && !first_error) throw_error(nullptr);
   if (first_error) {
     const char* state = PQresultErrorField(first_error, PG_DIAG_SQLSTATE);

@@ -1,6 +1,8 @@
 #include "workflow/worker.hpp"
 
+#include <algorithm>
 #include <condition_variable>
+#include <tuple>
 #include <mutex>
 #include <thread>
 
@@ -59,8 +61,26 @@ void Worker::flush(WorkerStats& stats) {
   if (!unacked_.empty()) {
     // One round trip for the whole batch; repeating it after a lost reply is
     // safe (a completed task answers again whether it completed the stage).
-    const auto answers =
-        client_.run([&](Connection& c) { return api::complete_tasks(c, unacked_); });
+    std::vector<StageCompletion> answers;
+    try {
+      answers = client_.run([&](Connection& c) {
+        return api::complete_tasks(c, unacked_, options_.one_transaction_per_batch);
+      });
+    } catch (const sql_error& e) {
+      if (is_retryable(e)) throw;
+      // One task was refused (e.g. its job was cancelled meanwhile); the others
+      // committed. Repeat one by one (idempotent) to collect every answer.
+      for (const auto& t : unacked_) {
+        try {
+          answers.push_back(client_.run([&](Connection& c) {
+            return api::complete_task(c, t.task_id, t.job_id, t.stage, t.result_data);
+          }));
+        } catch (const sql_error& each) {
+          if (is_retryable(each)) throw;
+          answers.push_back(StageCompletion{});  // refused: no stage event from it
+        }
+      }
+    }
     for (std::size_t i = 0; i < answers.size(); ++i)
       if (answers[i].stage_complete) stage_events_.emplace_back(unacked_[i].job_id, unacked_[i].stage);
     stats.completed += unacked_.size();
@@ -90,7 +110,7 @@ int Worker::run_once(WorkerStats& stats) {
     Heartbeat hb(client_, batch, options_, options_.heartbeat_every, stats.heartbeats);
     for (const auto& task : batch) {
       try {
-        done.push_back({task.id, task.job_id, task.stage, handler_(task)});
+        done.push_back({task.id, task.job_id, task.stage, handler_(task), task.task_index});
       } catch (const permanent_task_error& e) {
         failures.push_back({&task, e.what(), false});
       } catch (const std::exception& e) {
@@ -99,6 +119,13 @@ int Worker::run_once(WorkerStats& stats) {
     }
   }
 
+  if (options_.one_transaction_per_batch)
+    std::sort(done.begin(), done.end(), [](const TaskCompletion& a, const TaskCompletion& b) {
+      // Slot order (task_index % slot_count; 256 is add_tasks' default) so two
+      // batches never take the same slot locks in opposite orders.
+      const int sa = a.task_index % 256, sb = b.task_index % 256;
+      return std::tie(a.job_id, a.stage, sa, a.task_index) < std::tie(b.job_id, b.stage, sb, b.task_index);
+    });
   unacked_ = std::move(done);  // kept if a call below fails
   for (const auto& f : failures) {
     client_.run([&](Connection& c) {

@@ -29,9 +29,16 @@ bool heartbeat_task(Connection& c, const std::string& task_id, const std::string
                     std::chrono::seconds lease = std::chrono::minutes(5));
 StageCompletion complete_task(Connection& c, const std::string& task_id,
                               const std::string& job_id, int stage, const json& result_data);
-// Many completions in one round trip (pipeline mode); answers in input order.
+// Many completions in one round trip (pipeline mode), each its own
+// transaction; answers in input order. If one fails, the others still commit
+// and the first error is thrown (repeat them one by one to get their answers).
+// one_transaction = true: the whole batch commits as one transaction (one WAL
+// flush instead of one per task; all or nothing). Faster while concurrent
+// batches touch different slots of a stage (batch * workers <= the stage's
+// slot count); a deadlock with another batch (40P01) is retried by Client::run.
 std::vector<StageCompletion> complete_tasks(Connection& c,
-                                            const std::vector<TaskCompletion>& batch);
+                                            const std::vector<TaskCompletion>& batch,
+                                            bool one_transaction = false);
 FailOutcome fail_task(Connection& c, const std::string& task_id, const std::string& job_id,
                       const std::string& error, bool retryable = true);
 bool cancel_job(Connection& c, const std::string& job_id,

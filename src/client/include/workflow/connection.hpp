@@ -39,9 +39,15 @@ class Connection {
   // Parameterised statement, prepared on first use on this connection and kept.
   Result query(const std::string& sql, const Params& params = {});
   // The same prepared statement with many parameter sets, sent in libpq
-  // pipeline mode: one network round trip. All run, or the first error is
-  // thrown after the batch (statements after a failed one are not executed).
-  std::vector<Result> pipeline(const std::string& sql, const std::vector<Params>& batches);
+  // pipeline mode: one network round trip.
+  // separate_transactions = false: all statements form one implicit
+  //   transaction (all or nothing; statements after a failed one are skipped).
+  // separate_transactions = true: a sync after each statement, so each commits
+  //   on its own (row locks are held for one statement only; a failure touches
+  //   only its own statement, the others still run and commit).
+  // The first error is thrown after the whole batch has been read.
+  std::vector<Result> pipeline(const std::string& sql, const std::vector<Params>& batches,
+                               bool separate_transactions = false);
 
   // COPY ... TO STDOUT: each data chunk (a row in text/csv format) goes to sink.
   // Returns the number of rows.

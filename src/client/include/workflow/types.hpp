@@ -45,6 +45,7 @@ struct TaskCompletion {  // one element of a batched complete
   std::string job_id;
   int stage = 0;
   json result_data;
+  int task_index = -1;  // optional: lets a one-transaction batch lock slots in order
 };
 
 struct FailOutcome {
