@@ -10,7 +10,7 @@
 # on a fresh throw-away cluster (fsync on). Usage: bench/engine/run.sh [seconds per cell]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-SECONDS_PER_CELL=${1:-20}
+SECONDS_PER_CELL=${1:-15}
 CLIENTS=(8 32 64)
 DESIGNS=(native native_nocount plpgsql bare)
 TASKS=300000
@@ -42,8 +42,12 @@ for c in "${CLIENTS[@]}"; do
       || { echo "$out"; exit 1; }
     tps=$(echo "$out" | grep -oE 'tps = [0-9.]+ \(without' | grep -oE '[0-9.]+' | head -1)
     failed=$(echo "$out" | grep -oE 'number of failed transactions: [0-9]+' | grep -oE '[0-9]+$' || echo 0)
+    calls=$(echo "$out" | grep -oE 'number of transactions actually processed: [0-9]+' | grep -oE '[0-9]+$')
+    done_now=$(psql -XAtc "SELECT count(*) FROM workflow.tasks WHERE job_id = 'bench-$d' AND status = 'completed'")
     TPS[$d,$c]=$tps
-    printf '  %-8s %3d clients: %8.0f tps (failed %s)\n' "$d" "$c" "$tps" "$failed"
+    # Every call must have completed a new task (no repeats, stage not exhausted).
+    printf '  %-15s %3d clients: %8.0f tps (%s calls, %s tasks completed so far, failed %s)\n' \
+      "$d" "$c" "$tps" "$calls" "$done_now" "$failed"
   done
 done
 
