@@ -7,10 +7,13 @@
 #   bare            the task UPDATE alone (the floor)
 # Call k of the run completes task (k * 7919) mod 300000: distinct tasks in a
 # scattered order (slots collide as with real workers), the same for all.
-# on a fresh throw-away cluster (fsync on). Usage: bench/engine/run.sh [seconds per cell]
+# on a fresh throw-away cluster (fsync on). The whole matrix runs ROUNDS
+# times, interleaved, and each cell reports the median (the machine is
+# shared: single cells vary by 2x). Usage: bench/engine/run.sh [seconds per cell] [rounds]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-SECONDS_PER_CELL=${1:-20}
+SECONDS_PER_CELL=${1:-6}
+ROUNDS=${2:-3}
 CLIENTS=(8 32 64)
 DESIGNS=(native native_nocount plpgsql bare)
 TASKS=300000
@@ -29,8 +32,10 @@ done
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GB RAM; $(psql -XAtc 'SELECT version()' | cut -d, -f1)"
 echo "settings: fsync=$(psql -XAtc 'SHOW fsync'), synchronous_commit=$(psql -XAtc 'SHOW synchronous_commit'), shared_buffers=$(psql -XAtc 'SHOW shared_buffers')"
-echo "stage: $TASKS tasks per design, ${SECONDS_PER_CELL}s per cell, pgbench -M prepared -j 2"
-declare -A TPS
+echo "stage: $TASKS tasks per design, ${SECONDS_PER_CELL}s per cell, $ROUNDS rounds, pgbench -M prepared -j 2"
+declare -A TPS RUNS
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+for round in $(seq 1 "$ROUNDS"); do
 for c in "${CLIENTS[@]}"; do
   for d in "${DESIGNS[@]}"; do
     # Continue after the highest call number k used so far (k = index * 7919^-1
@@ -42,8 +47,19 @@ for c in "${CLIENTS[@]}"; do
       || { echo "$out"; exit 1; }
     tps=$(echo "$out" | grep -oE 'tps = [0-9.]+ \(without' | grep -oE '[0-9.]+' | head -1)
     failed=$(echo "$out" | grep -oE 'number of failed transactions: [0-9]+' | grep -oE '[0-9]+$' || echo 0)
-    TPS[$d,$c]=$tps
-    printf '  %-8s %3d clients: %8.0f tps (failed %s)\n' "$d" "$c" "$tps" "$failed"
+    calls=$(echo "$out" | grep -oE 'number of transactions actually processed: [0-9]+' | grep -oE '[0-9]+$')
+    done_now=$(psql -XAtc "SELECT count(*) FROM workflow.tasks WHERE job_id = 'bench-$d' AND status = 'completed'")
+    RUNS[$d,$c]="${RUNS[$d,$c]:-} $tps"
+    # Every call must have completed a new task (no repeats, stage not exhausted).
+    printf '  %-15s %3d clients: %8.0f tps (%s calls, %s tasks completed so far, failed %s)\n' \
+      "$d" "$c" "$tps" "$calls" "$done_now" "$failed"
+  done
+done
+done
+for c in "${CLIENTS[@]}"; do
+  for d in "${DESIGNS[@]}"; do
+    TPS[$d,$c]=$(echo "${RUNS[$d,$c]}" | median)
+    echo "  $d $c clients, all rounds:${RUNS[$d,$c]} -> median ${TPS[$d,$c]}"
   done
 done
 
@@ -53,6 +69,7 @@ for j in native native_nocount; do
   echo "invariants ok for bench-$j: $(psql -XAtc "SELECT bool_and(ok) FROM workflow.check_invariants('bench-$j')")"
 done
 echo
+echo "medians:"
 echo "| clients | native tps | native, count_remaining => false | PL/pgSQL counter tps | bare UPDATE tps | native / bare | native (no count) / bare | native / PL/pgSQL |"
 echo "|---|---|---|---|---|---|---|---|"
 for c in "${CLIENTS[@]}"; do

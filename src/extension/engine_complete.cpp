@@ -2,7 +2,7 @@
 //
 // 1. UPDATE the task (queued/claimed -> completed); the row lock is held to
 //    commit, so each task is counted once.
-// 2. If it changed, decrement its slot's `remaining` (same statement); if that reached 0,
+// 2. If it changed, decrement its slot's `remaining`; if that reached 0,
 //    decrement the stage's `pending_slots`; the caller that brings it to 0
 //    completes the stage (records completed_by_task, NOTIFY).
 //    Lock order task -> slot -> stage, the same as add_tasks and seal_stage.
@@ -34,20 +34,18 @@ namespace wc = workflow::core;
 
 namespace {
 
-// Task, then its slot: one statement, row locks taken in that order.
-// Returns (tasks changed, slot remaining after the decrement).
+// The task (row lock held to commit: counted once), then its slot.
 wp::Statement complete_task{
-    "WITH t AS ("
-    "  UPDATE workflow.tasks SET status = 'completed', result_data = $4, completed_at = now(), "
-    "         updated_at = now(), lease_expires_at = NULL "
-    "   WHERE job_id = $2 AND id = $1 AND stage = $3 AND status IN ('queued', 'claimed') "
-    "  RETURNING slot), "
-    "s AS ("
-    "  UPDATE workflow.stage_slots ss SET remaining = ss.remaining - 1 FROM t "
-    "   WHERE ss.job_id = $2 AND ss.stage = $3 AND ss.slot = t.slot "
-    "  RETURNING ss.remaining) "
-    "SELECT (SELECT count(*) FROM t)::int4, (SELECT remaining FROM s)",
+    "UPDATE workflow.tasks SET status = 'completed', result_data = $4, completed_at = now(), "
+    "updated_at = now(), lease_expires_at = NULL "
+    "WHERE job_id = $2 AND id = $1 AND stage = $3 AND status IN ('queued', 'claimed') "
+    "RETURNING slot",
     {TEXTOID, TEXTOID, INT4OID, JSONBOID}};
+
+wp::Statement decrement_slot{
+    "UPDATE workflow.stage_slots SET remaining = remaining - 1 "
+    "WHERE job_id = $1 AND stage = $2 AND slot = $3 RETURNING remaining",
+    {TEXTOID, INT4OID, INT4OID}};
 
 wp::Statement decrement_stage{
     "UPDATE workflow.stages SET pending_slots = pending_slots - 1, "
@@ -124,13 +122,14 @@ Outcome complete(Datum task, Datum job, int32 stage, Datum result, bool result_n
   wp::SpiScope spi;
   Datum args[4] = {task, job, Int32GetDatum(stage), result};
   const char nulls[4] = {' ', ' ', ' ', result_null ? 'n' : ' '};
-  wp::execute(complete_task, args, nulls, false, 1);
-  if (get_int(0, 1) == 0) return diagnose(task, job, stage, count_remaining, task_id, job_id);
-  bool slot_missing = false;
-  int32 slot_remaining = DatumGetInt32(wp::column(0, 2, &slot_missing));
-  if (slot_missing)
+  if (wp::execute(complete_task, args, nulls, false, 1) == 0)
+    return diagnose(task, job, stage, count_remaining, task_id, job_id);
+  int32 slot = get_int(0, 1);
+  Datum slot_args[3] = {job, Int32GetDatum(stage), Int32GetDatum(slot)};
+  if (wp::execute(decrement_slot, slot_args, nullptr, false, 1) != 1)
     throw wc::error(wc::sqlstate::internal_error,
                     "the counter slot of task " + wc::sql_quote(task_id) + " is missing");
+  int32 slot_remaining = get_int(0, 1);
   Outcome out;
   if (slot_remaining == 0) {
     Datum stage_args[3] = {job, Int32GetDatum(stage), task};

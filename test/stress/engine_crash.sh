@@ -15,7 +15,7 @@ cluster_start
 PSQL=(psql -X -q -v ON_ERROR_STOP=1 -d postgres)
 fail() { echo "FAIL: $*"; exit 1; }
 
-"${PSQL[@]}" <<'SQL'
+"${PSQL[@]}" >/dev/null <<'SQL'
 CREATE EXTENSION workflow;
 CREATE TABLE crash_log (job_id text, stage int, task_id text);  -- every "stage complete" answer
 SELECT setseed(0.42);
@@ -61,7 +61,7 @@ done
 rm -f "$STORM" /tmp/engine-crash-pgbench.$$
 
 # Finish every remaining task, in random order, logging completers.
-"${PSQL[@]}" <<'SQL'
+"${PSQL[@]}" >/dev/null <<'SQL'
 DO $$
 DECLARE t record;
 BEGIN
