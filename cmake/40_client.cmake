@@ -33,6 +33,8 @@ install(DIRECTORY ${CMAKE_SOURCE_DIR}/src/client/include/workflow
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(EXPORT workflow-client-targets NAMESPACE workflow::
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/workflow-client)
+file(RELATIVE_PATH WORKFLOW_PC_TO_PREFIX
+     /prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig /prefix)
 configure_file(${CMAKE_SOURCE_DIR}/src/client/workflow-client.pc.in
                ${CMAKE_BINARY_DIR}/workflow-client.pc @ONLY)
 install(FILES ${CMAKE_BINARY_DIR}/workflow-client.pc
