@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Audit benchmark, one run on a fresh cluster (fsync on):
+#   1M-row UPDATE with no trigger, native audit (statement and row level),
+#   PL/pgSQL to_jsonb(OLD)/to_jsonb(NEW) audit, native set_updated_at,
+#   PL/pgSQL updated_at, contrib moddatetime; each REPS times, median reported;
+#   then single-row UPDATE latency with and without audit (pgbench).
+# Usage: bench/audit/run.sh [rows=1000000] [reps=3] [pgbench_seconds=20]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROWS=${1:-1000000}
+REPS=${2:-3}
+PGBENCH_SECONDS=${3:-20}
+source scripts/lib/cluster.sh
+scripts/build
+trap cluster_stop EXIT
+cluster_start
+export PGDATABASE=postgres
+P() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+P -c "CREATE EXTENSION workflow" -f bench/audit/reference.sql >/dev/null
+TICK_MS=$((1000 / $(getconf CLK_TCK)))
+P >/dev/null <<SQL
+CREATE FUNCTION bench_cpu_ms() RETURNS bigint LANGUAGE sql AS \$\$
+  SELECT (split_part(s, ' ', 14)::bigint + split_part(s, ' ', 15)::bigint) * $TICK_MS
+  FROM pg_read_file('/proc/' || pg_backend_pid() || '/stat') AS s \$\$;
+SQL
+
+# Fresh table of $ROWS rows, vacuumed, checkpointed: every timing starts alike.
+fresh_table() {
+  P >/dev/null <<SQL
+DROP TABLE IF EXISTS bench;
+CREATE TABLE bench (id int PRIMARY KEY, status text NOT NULL, counter int NOT NULL,
+                    payload text, updated_at timestamptz NOT NULL DEFAULT now());
+INSERT INTO bench SELECT g, 'pending', 0, md5(g::text), now() FROM generate_series(1, $ROWS) g;
+TRUNCATE workflow.audit_log, bench_plpgsql_log;
+VACUUM ANALYZE bench; VACUUM workflow.audit_log; VACUUM bench_plpgsql_log;
+SQL
+  [ -n "$1" ] && P -c "$1" >/dev/null
+  P -c "CHECKPOINT" >/dev/null
+}
+
+# Milliseconds of one UPDATE of every row: "wall cpu", cpu = the backend's
+# user+system time (/proc/PID/stat), which other load on the machine
+# inflates much less than wall time.
+time_update() {
+  fresh_table "$1"
+  P -At <<SQL | awk '/^Time:/ {wall=$2} /^cpu / {cpu=$2} END {print wall, cpu}'
+SELECT bench_cpu_ms() AS cpu0 \gset
+\timing on
+UPDATE bench SET counter = counter + 1, status = 'done';
+\timing off
+SELECT 'cpu ' || (bench_cpu_ms() - :cpu0);
+SQL
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+declare -A SETUP=(
+  [none]=""
+  [native_audit]="SELECT workflow.enable_audit('bench')"
+  [native_audit_row]="SELECT workflow.enable_audit('bench', '{}', statement_level => false)"
+  [plpgsql_audit]="CREATE TRIGGER a AFTER INSERT OR UPDATE OR DELETE ON bench FOR EACH ROW EXECUTE FUNCTION bench_plpgsql_audit()"
+  [native_updated_at]="CREATE TRIGGER u BEFORE UPDATE ON bench FOR EACH ROW EXECUTE FUNCTION workflow.set_updated_at()"
+  [plpgsql_updated_at]="CREATE TRIGGER u BEFORE UPDATE ON bench FOR EACH ROW EXECUTE FUNCTION bench_plpgsql_updated_at()"
+  [moddatetime]="CREATE TRIGGER u BEFORE UPDATE ON bench FOR EACH ROW EXECUTE FUNCTION moddatetime(updated_at)"
+)
+ORDER=(none native_audit native_audit_row plpgsql_audit native_updated_at plpgsql_updated_at moddatetime)
+declare -A WALL CPU
+for rep in $(seq 1 "$REPS"); do     # interleaved, so drift hits every variant alike
+  for v in "${ORDER[@]}"; do
+    read -r wall cpu < <(time_update "${SETUP[$v]}")
+    WALL[$v]+="$wall "; CPU[$v]+="$cpu "
+    echo "rep $rep $v: wall $wall ms, backend cpu $cpu ms" >&2
+  done
+done
+
+echo "# $(nproc) cores, $(uptime | sed 's/.*load/load/')"
+echo "# $ROWS-row UPDATE, median of $REPS: wall ms (ratio to no trigger), backend cpu ms (ratio)"
+wbase=$(echo ${WALL[none]} | tr ' ' '\n' | median)
+cbase=$(echo ${CPU[none]} | tr ' ' '\n' | median)
+for v in "${ORDER[@]}"; do
+  w=$(echo ${WALL[$v]} | tr ' ' '\n' | median)
+  c=$(echo ${CPU[$v]} | tr ' ' '\n' | median)
+  printf '%-20s wall %8.0f ms %5.2fx   cpu %8.0f ms %5.2fx   wall runs: %s\n' "$v" "$w" \
+    "$(echo "$w / $wbase" | bc -l)" "$c" "$(echo "$c / $cbase" | bc -l)" "${WALL[$v]}"
+done
+
+# Single-row UPDATE latency: 1 client, random row of a 100k-row table.
+echo "# single-row UPDATE latency (pgbench, 1 client, ${PGBENCH_SECONDS}s each)"
+cat >/tmp/wf_bench_one.$$.sql <<'SQL'
+\set id random(1, 100000)
+UPDATE bench SET counter = counter + 1 WHERE id = :id;
+SQL
+for v in none native_audit native_audit_row plpgsql_audit; do
+  ROWS_SAVED=$ROWS; ROWS=100000; fresh_table "${SETUP[$v]}"; ROWS=$ROWS_SAVED
+  lat=$(pgbench -n -c 1 -T "$PGBENCH_SECONDS" -f /tmp/wf_bench_one.$$.sql postgres 2>/dev/null \
+        | awk -F'= ' '/latency average/ {print $2}')
+  printf '%-20s latency average %s\n' "$v" "$lat"
+done
+rm -f /tmp/wf_bench_one.$$.sql

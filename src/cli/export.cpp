@@ -1,0 +1,57 @@
+// `workflow export`: a table or query out as CSV (with header) or JSON lines,
+// streamed with COPY ... TO STDOUT.
+#include <fmt/core.h>
+
+#include <cstdio>
+
+#include "commands.hpp"
+
+namespace workflow::cli {
+namespace {
+
+std::string quote_ident_path(client::Connection& conn, const std::string& table) {
+  // regclass text is the server's own correctly quoted, schema-qualified name.
+  return conn.query("SELECT $1::regclass::text", {table}).string(0, 0);
+}
+
+}  // namespace
+
+void add_export(CLI::App& app, Global& g) {
+  auto* cmd = app.add_subcommand("export", "export a table or query as CSV or JSON (COPY)");
+  struct Args {
+    std::string table = "workflow.jobs";
+    std::string query;
+    std::string format = "csv";
+    std::string output;
+  };
+  auto a = std::make_shared<Args>();
+  cmd->add_option("--table", a->table, "table to export (default workflow.jobs)");
+  cmd->add_option("--query", a->query, "a SELECT to export instead of a table");
+  cmd->add_option("--format", a->format, "csv or json (one object per line)")
+      ->check(CLI::IsMember({"csv", "json"}));
+  cmd->add_option("-o,--output", a->output, "file (default stdout)");
+  cmd->callback([&g, a] {
+    client::Client c(g.options());
+    FILE* out = a->output.empty() ? stdout : std::fopen(a->output.c_str(), "w");
+    if (!out) throw std::runtime_error("cannot open " + a->output);
+    const long rows = c.run([&](client::Connection& conn) {
+      const std::string source =
+          a->query.empty() ? "SELECT * FROM " + quote_ident_path(conn, a->table) : a->query;
+      // JSON through CSV format with quote/delimiter bytes that never occur in
+      // JSON text: the rows come out verbatim (text format would escape backslashes).
+      const std::string copy =
+          a->format == "csv"
+              ? "COPY (" + source + ") TO STDOUT WITH (FORMAT csv, HEADER true)"
+              : "COPY (SELECT row_to_json(t) FROM (" + source +
+                    ") t) TO STDOUT WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')";
+      return conn.copy_out(copy, [&](std::string_view chunk) {
+        std::fwrite(chunk.data(), 1, chunk.size(), out);
+      });
+    });
+    if (out != stdout) std::fclose(out);
+    fmt::print(stderr, "exported {} {}\n", a->format == "csv" ? rows - 1 : rows,
+               a->format == "csv" ? "rows (+ header)" : "rows");
+  });
+}
+
+}  // namespace workflow::cli

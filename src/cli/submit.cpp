@@ -1,0 +1,74 @@
+// `workflow submit`: creates a job and fans out its first stage.
+#include <fmt/core.h>
+
+#include <sstream>
+
+#include "commands.hpp"
+
+namespace workflow::cli {
+
+void add_stage_tasks(client::Client& c, const std::string& job_id, int stage,
+                     const std::string& task_type, int count) {
+  if (count == 0) {  // an empty stage: sealing it completes it
+    c.run([&](client::Connection& conn) { return client::api::seal_stage(conn, job_id, stage); });
+    return;
+  }
+  constexpr int kChunk = 5000;  // one add_tasks statement per chunk, sealed with the last
+  for (int start = 0; start < count; start += kChunk) {
+    const int n = std::min(kChunk, count - start);
+    std::vector<client::json> params;
+    params.reserve(n);
+    for (int i = 0; i < n; ++i) params.push_back({{"n", start + i}});
+    const bool last = start + n >= count;
+    // Idempotent (same indices insert nothing), so a retry after a lost reply is safe.
+    c.run([&](client::Connection& conn) {
+      return client::api::add_tasks(conn, job_id, stage, task_type, params, last, start);
+    });
+  }
+}
+
+void fan_out_next_stage(client::Client& c, const std::string& job_id, int stage) {
+  const auto job = c.run([&](client::Connection& conn) { return client::api::get_job(conn, job_id); });
+  if (!job || !job->parameters.contains("stage_tasks")) return;
+  const auto& counts = job->parameters["stage_tasks"];
+  if (stage < 1 || stage >= static_cast<int>(counts.size())) return;  // no next stage
+  const std::string type = job->parameters.value("task_type", std::string("noop"));
+  add_stage_tasks(c, job_id, stage + 1, type, counts[stage].get<int>());
+}
+
+void add_submit(CLI::App& app, Global& g) {
+  auto* cmd = app.add_subcommand("submit", "create a job and fan out its first stage");
+  struct Args {
+    std::string job_type = "demo";
+    std::string tasks = "100";
+    std::string task_type = "noop";
+    std::string params = "{}";
+    std::string id;
+  };
+  auto a = std::make_shared<Args>();
+  cmd->add_option("--type", a->job_type, "job type");
+  cmd->add_option("--tasks", a->tasks,
+                  "tasks per stage, comma separated (e.g. 20000,10000,5000 = 3 stages)");
+  cmd->add_option("--task-type", a->task_type, "task type: noop, sleep, fail-once");
+  cmd->add_option("--params", a->params, "job parameters (JSON object)");
+  cmd->add_option("--id", a->id, "job id (default: generated)");
+  cmd->callback([&g, a] {
+    std::vector<int> counts;
+    std::stringstream ss(a->tasks);
+    for (std::string part; std::getline(ss, part, ',');) counts.push_back(std::stoi(part));
+    if (counts.empty()) throw CLI::ValidationError("--tasks", "needs at least one stage");
+    client::json params = client::json::parse(a->params);
+    if (!params.is_object()) throw CLI::ValidationError("--params", "must be a JSON object");
+    params["stage_tasks"] = counts;
+    params["task_type"] = a->task_type;
+    client::Client c(g.options());
+    const std::optional<std::string> id = a->id.empty() ? std::nullopt : std::optional(a->id);
+    const auto job_id = c.run([&](client::Connection& conn) {
+      return client::api::create_job(conn, a->job_type, params, static_cast<int>(counts.size()), id);
+    });
+    add_stage_tasks(c, job_id, 1, a->task_type, counts[0]);
+    fmt::print("{}\n", job_id);
+  });
+}
+
+}  // namespace workflow::cli

@@ -1,0 +1,125 @@
+// `workflow worker`: runs N worker loops (threads) with the built-in task
+// handlers, fanning out the next stage by the `submit` convention, until
+// stopped (SIGINT/SIGTERM), idle for --exit-when-idle, or --until-job ends.
+#include <fmt/core.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <thread>
+
+#include "commands.hpp"
+#include "workflow/worker.hpp"
+
+namespace workflow::cli {
+namespace {
+
+std::atomic<bool> g_stop{false};
+void on_signal(int) { g_stop = true; }
+
+// Built-in handlers by task type: noop, sleep ({"ms": N}), fail-once (fails its first try).
+client::json run_builtin(const client::Task& t) {
+  if (t.task_type == "sleep") {
+    std::this_thread::sleep_for(std::chrono::milliseconds(t.parameters.value("ms", 10)));
+    return {{"slept_ms", t.parameters.value("ms", 10)}};
+  }
+  if (t.task_type == "fail-once" && t.retry_count == 0)
+    throw std::runtime_error("fail-once: first attempt fails on purpose");
+  return client::json::object();
+}
+
+}  // namespace
+
+void add_worker(CLI::App& app, Global& g) {
+  auto* cmd = app.add_subcommand("worker", "claim and run tasks");
+  struct Args {
+    std::string name;
+    int concurrency = 4;
+    int batch = 32;
+    int lease_s = 300;
+    double exit_when_idle = 0;
+    std::string until_job;
+    std::vector<std::string> types;
+    bool one_transaction = false;
+  };
+  auto a = std::make_shared<Args>();
+  cmd->add_option("--name", a->name, "worker name prefix (default host:pid)");
+  cmd->add_option("-c,--concurrency", a->concurrency, "worker loops (threads)")->check(CLI::Range(1, 256));
+  cmd->add_option("-b,--batch", a->batch, "tasks claimed per round trip")->check(CLI::Range(1, 10000));
+  cmd->add_option("--lease", a->lease_s, "task lease in seconds")->check(CLI::Range(1, 86400));
+  cmd->add_option("--types", a->types, "only these task types")->delimiter(',');
+  cmd->add_option("--exit-when-idle", a->exit_when_idle, "exit after this many idle seconds");
+  cmd->add_flag("--one-transaction", a->one_transaction,
+                "complete each batch in one transaction (fewer WAL flushes)");
+  cmd->add_option("--until-job", a->until_job, "exit when this job has ended");
+  cmd->callback([&g, a] {
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    auto opts = g.options();
+    opts.pool.max_size = static_cast<std::size_t>(a->concurrency) * 2 + 2;
+    client::Client c(opts);
+    std::string prefix = a->name;
+    if (prefix.empty()) {
+      char host[256] = {0};
+      gethostname(host, sizeof host - 1);
+      prefix = fmt::format("{}:{}", host, getpid());
+    }
+    std::vector<std::thread> threads;
+    std::vector<client::WorkerStats> stats(a->concurrency);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < a->concurrency; ++i) {
+      client::WorkerOptions w;
+      w.name = fmt::format("{}/{}", prefix, i);
+      w.batch_size = a->batch;
+      w.task_types = a->types;
+      w.lease = std::chrono::seconds(a->lease_s);
+      w.stop_after_idle = std::chrono::milliseconds(static_cast<long>(a->exit_when_idle * 1000));
+      w.on_stage_complete = fan_out_next_stage;
+      w.one_transaction_per_batch = a->one_transaction;
+      threads.emplace_back([&c, &stats, i, w] {
+        client::Worker worker(c, w, run_builtin);
+        try {
+          stats[i] = worker.run(g_stop);
+        } catch (const std::exception& e) {
+          spdlog::error("worker {} stopped: {}", w.name, e.what());
+          g_stop = true;
+        }
+      });
+    }
+    if (!a->until_job.empty()) {
+      while (!g_stop) {
+        try {
+          if (c.wait_for_job(a->until_job, std::chrono::seconds(1))) break;
+        } catch (const client::connection_error&) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(200));  // server restarting
+        }
+      }
+      g_stop = true;
+    }
+    for (auto& t : threads) t.join();
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    client::WorkerStats total;
+    for (const auto& s : stats) {
+      total.claimed += s.claimed;
+      total.completed += s.completed;
+      total.failed += s.failed;
+      total.stage_completions += s.stage_completions;
+      total.advances += s.advances;
+      total.jobs_completed += s.jobs_completed;
+      total.heartbeats += s.heartbeats;
+      total.reconnects += s.reconnects;
+    }
+    const auto m = c.pool().metrics();
+    client::json out = {{"workers", a->concurrency},   {"seconds", secs},
+                        {"claimed", total.claimed},    {"completed", total.completed},
+                        {"failed", total.failed},      {"stage_completions", total.stage_completions},
+                        {"advances", total.advances},  {"jobs_completed", total.jobs_completed},
+                        {"reconnects", total.reconnects},
+                        {"tasks_per_second", secs > 0 ? total.completed / secs : 0.0},
+                        {"pool", {{"created", m.created}, {"waits", m.waits}, {"errors", m.errors}}}};
+    fmt::print("{}\n", out.dump());
+  });
+}
+
+}  // namespace workflow::cli

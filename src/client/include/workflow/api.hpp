@@ -1,0 +1,82 @@
+// Typed calls for every SQL function of the extension, on one connection.
+// Errors come back as sql_error with the server's SQLSTATE (e.g. 22023 bad
+// argument, P0002 unknown task, 55000 sealed stage). For retries and pooling
+// use Client (client.hpp) or with_connection()/in_transaction() (retry.hpp).
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "workflow/connection.hpp"
+#include "workflow/types.hpp"
+
+namespace workflow::client::api {
+
+// ---- jobs and stages (engine) ----
+std::string create_job(Connection& c, const std::string& job_type, const json& parameters,
+                       int total_stages, const std::optional<std::string>& job_id = std::nullopt);
+std::optional<Job> get_job(Connection& c, const std::string& job_id);
+int add_tasks(Connection& c, const std::string& job_id, int stage, const std::string& task_type,
+              const std::vector<json>& parameters, bool seal = true, int first_index = 0);
+bool seal_stage(Connection& c, const std::string& job_id, int stage);
+std::vector<Task> claim_tasks(Connection& c, const std::string& worker, int max_tasks = 1,
+                              const std::vector<std::string>& task_types = {},
+                              std::chrono::seconds lease = std::chrono::minutes(5));
+bool heartbeat_task(Connection& c, const std::string& task_id, const std::string& job_id,
+                    const std::string& worker,
+                    std::chrono::seconds lease = std::chrono::minutes(5));
+StageCompletion complete_task(Connection& c, const std::string& task_id,
+                              const std::string& job_id, int stage, const json& result_data);
+// Many completions in one round trip (pipeline mode), each its own
+// transaction; answers in input order. If one fails, the others still commit
+// and the first error is thrown (repeat them one by one to get their answers).
+// one_transaction = true: the whole batch commits as one transaction (one WAL
+// flush instead of one per task; all or nothing). Faster while concurrent
+// batches touch different slots of a stage (batch * workers <= the stage's
+// slot count); a deadlock with another batch (40P01) is retried by Client::run.
+std::vector<StageCompletion> complete_tasks(Connection& c,
+                                            const std::vector<TaskCompletion>& batch,
+                                            bool one_transaction = false);
+FailOutcome fail_task(Connection& c, const std::string& task_id, const std::string& job_id,
+                      const std::string& error, bool retryable = true);
+bool cancel_job(Connection& c, const std::string& job_id,
+                const std::optional<std::string>& reason = std::nullopt);
+bool advance_job_stage(Connection& c, const std::string& job_id, int current_stage,
+                       int next_stage, const json& stage_results = json::object());
+JobCompletion check_job_completion(Connection& c, const std::string& job_id);
+std::vector<StageProgress> job_progress(Connection& c, const std::string& job_id);
+std::vector<Check> validate(Connection& c);
+std::vector<Check> check_invariants(Connection& c,
+                                    const std::optional<std::string>& job_id = std::nullopt);
+
+// ---- survey steps ----
+std::string normalize_step_name(Connection& c, const std::string& step_name);
+bool is_valid_session_id(Connection& c, const std::string& session_id);
+json parse_session_id(Connection& c, const std::string& session_id);  // {"kind":..,"session_id":..}
+void set_session_timezone(Connection& c, const std::string& session_id, const std::string& tz);
+// Returns the stored row as a JSON object.
+json upsert_survey_step(Connection& c, const std::string& session_id, const std::string& step_name,
+                        const json& value = json::object(),
+                        const std::optional<std::string>& completed_at = std::nullopt);
+// steps: JSON array of {"session_id","step_name","value","completed_at"}; one statement, atomic.
+int upsert_survey_steps(Connection& c, const json& steps);
+// Rows of the session's week (JSON array of objects).
+json get_weekly_survey_steps(Connection& c, const std::string& session_id,
+                             const std::optional<std::string>& week_of = std::nullopt);
+int cleanup_survey_sessions(Connection& c, const std::string& older_than);
+
+// ---- audit ----
+void enable_audit(Connection& c, const std::string& table,
+                  const std::vector<std::string>& exclude_columns = {});
+void disable_audit(Connection& c, const std::string& table);
+json row_history(Connection& c, const std::string& table, const json& key);  // array, in order
+std::optional<json> row_as_of(Connection& c, const std::string& table, const json& key,
+                              const std::string& at);
+long purge_audit_log(Connection& c, const std::string& older_than);
+
+// Postgres text[] literal for a list of strings (quotes and backslashes escaped).
+std::string text_array(const std::vector<std::string>& items);
+
+}  // namespace workflow::client::api

@@ -1,0 +1,75 @@
+// Worker loop: claim a batch, run the handler on each task, heartbeat tasks
+// that run long, complete the batch in one round trip (or fail the task when
+// the handler throws), and when told a stage is complete: call on_stage_complete
+// (e.g. fan out the next stage), advance the job, then check its completion.
+// Connection failures are retried with backoff; the loop survives a server restart.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "workflow/client.hpp"
+
+namespace workflow::client {
+
+// Throw from a handler to fail a task without retries.
+class permanent_task_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct WorkerOptions {
+  std::string name = "worker";
+  int batch_size = 32;
+  std::vector<std::string> task_types;                  // empty = any
+  std::chrono::seconds lease{300};
+  std::chrono::milliseconds heartbeat_every{0};         // 0 = lease / 3
+  std::chrono::milliseconds idle_sleep{50};             // wait when nothing was claimed
+  std::chrono::milliseconds stop_after_idle{0};         // > 0: return after idling this long
+  // Complete each batch in one transaction (see api::complete_tasks); the
+  // batch is sorted by (job, stage, index) first so batches lock slots in one order.
+  bool one_transaction_per_batch = false;
+  // Called once per completed stage, before the job is advanced. Idempotent work only.
+  std::function<void(Client&, const std::string& job_id, int stage)> on_stage_complete;
+};
+
+struct WorkerStats {
+  std::uint64_t claimed = 0;
+  std::uint64_t completed = 0;
+  std::uint64_t failed = 0;
+  std::uint64_t stage_completions = 0;  // stage_complete=true answers this worker received
+  std::uint64_t advances = 0;           // advance_job_stage calls that won
+  std::uint64_t jobs_completed = 0;
+  std::uint64_t heartbeats = 0;
+  std::uint64_t reconnects = 0;         // loop iterations that hit a connection error
+};
+
+using TaskHandler = std::function<json(const Task&)>;
+
+class Worker {
+ public:
+  Worker(Client& client, WorkerOptions options, TaskHandler handler);
+  // Runs until stop is set (or stop_after_idle elapses with nothing to do).
+  WorkerStats run(const std::atomic<bool>& stop);
+  // One claim/handle/complete cycle; returns the number of tasks claimed.
+  int run_once(WorkerStats& stats);
+
+ private:
+  void on_stage_complete(const std::string& job_id, int stage, WorkerStats& stats);
+  void flush(WorkerStats& stats);
+  Client& client_;
+  // Handled tasks whose completion (or stage follow-up) has not been confirmed
+  // yet: kept across a connection outage and sent again first (idempotent), so
+  // a stage_complete answer is never dropped even when retries run out.
+  std::vector<TaskCompletion> unacked_;
+  std::vector<std::pair<std::string, int>> stage_events_;
+  bool counted_front_ = false;  // stage_events_.front() already counted in stats
+  WorkerOptions options_;
+  TaskHandler handler_;
+};
+
+}  // namespace workflow::client

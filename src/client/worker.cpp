@@ -1,0 +1,185 @@
+#include "workflow/worker.hpp"
+
+#include <algorithm>
+#include <condition_variable>
+#include <tuple>
+#include <mutex>
+#include <thread>
+
+namespace workflow::client {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Extends the leases of a claimed batch every `every` while the handler runs.
+class Heartbeat {
+ public:
+  Heartbeat(Client& client, const std::vector<Task>& batch, const WorkerOptions& opt,
+            std::chrono::milliseconds every, std::uint64_t& counter)
+      : thread_([&client, &batch, &opt, every, &counter, this] {
+          std::unique_lock lock(mutex_);
+          while (!cv_.wait_for(lock, every, [this] { return done_; })) {
+            lock.unlock();
+            try {
+              client.run([&](Connection& c) {
+                for (const auto& t : batch)
+                  if (api::heartbeat_task(c, t.id, t.job_id, opt.name, opt.lease)) ++counter;
+              });
+            } catch (const std::exception&) {
+              // A missed heartbeat only risks the lease; the loop reports real failures.
+            }
+            lock.lock();
+          }
+        }) {}
+  ~Heartbeat() {
+    {
+      std::lock_guard g(mutex_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;  // last: starts after the members it uses exist
+};
+
+}  // namespace
+
+Worker::Worker(Client& client, WorkerOptions options, TaskHandler handler)
+    : client_(client), options_(std::move(options)), handler_(std::move(handler)) {
+  if (options_.batch_size < 1) throw usage_error("batch_size must be at least 1");
+  if (options_.heartbeat_every.count() <= 0)
+    options_.heartbeat_every =
+        std::chrono::duration_cast<std::chrono::milliseconds>(options_.lease) / 3;
+}
+
+void Worker::flush(WorkerStats& stats) {
+  if (!unacked_.empty()) {
+    // One round trip for the whole batch; repeating it after a lost reply is
+    // safe (a completed task answers again whether it completed the stage).
+    std::vector<StageCompletion> answers;
+    try {
+      answers = client_.run([&](Connection& c) {
+        return api::complete_tasks(c, unacked_, options_.one_transaction_per_batch);
+      });
+    } catch (const sql_error& e) {
+      if (is_retryable(e)) throw;
+      // One task was refused (e.g. its job was cancelled meanwhile); the others
+      // committed. Repeat one by one (idempotent) to collect every answer.
+      for (const auto& t : unacked_) {
+        try {
+          answers.push_back(client_.run([&](Connection& c) {
+            return api::complete_task(c, t.task_id, t.job_id, t.stage, t.result_data);
+          }));
+        } catch (const sql_error& each) {
+          if (is_retryable(each)) throw;
+          answers.push_back(StageCompletion{});  // refused: no stage event from it
+        }
+      }
+    }
+    for (std::size_t i = 0; i < answers.size(); ++i)
+      if (answers[i].stage_complete) stage_events_.emplace_back(unacked_[i].job_id, unacked_[i].stage);
+    stats.completed += unacked_.size();
+    unacked_.clear();
+  }
+  while (!stage_events_.empty()) {
+    const auto [job_id, stage] = stage_events_.front();
+    on_stage_complete(job_id, stage, stats);
+    stage_events_.erase(stage_events_.begin());
+    counted_front_ = false;
+  }
+}
+
+int Worker::run_once(WorkerStats& stats) {
+  flush(stats);  // what an earlier outage left unconfirmed
+  const auto batch = client_.run([&](Connection& c) {
+    return api::claim_tasks(c, options_.name, options_.batch_size, options_.task_types,
+                            options_.lease);
+  });
+  if (batch.empty()) return 0;
+  stats.claimed += batch.size();
+
+  std::vector<TaskCompletion> done;
+  struct Failure { const Task* task; std::string error; bool retryable; };
+  std::vector<Failure> failures;
+  {
+    Heartbeat hb(client_, batch, options_, options_.heartbeat_every, stats.heartbeats);
+    for (const auto& task : batch) {
+      try {
+        done.push_back({task.id, task.job_id, task.stage, handler_(task), task.task_index});
+      } catch (const permanent_task_error& e) {
+        failures.push_back({&task, e.what(), false});
+      } catch (const std::exception& e) {
+        failures.push_back({&task, e.what(), true});
+      }
+    }
+  }
+
+  if (options_.one_transaction_per_batch)
+    std::sort(done.begin(), done.end(), [](const TaskCompletion& a, const TaskCompletion& b) {
+      // Slot order (task_index % slot_count; 256 is add_tasks' default) so two
+      // batches never take the same slot locks in opposite orders.
+      const int sa = a.task_index % 256, sb = b.task_index % 256;
+      return std::tie(a.job_id, a.stage, sa, a.task_index) < std::tie(b.job_id, b.stage, sb, b.task_index);
+    });
+  unacked_ = std::move(done);  // kept if a call below fails
+  for (const auto& f : failures) {
+    client_.run([&](Connection& c) {
+      return api::fail_task(c, f.task->id, f.task->job_id, f.error, f.retryable);
+    });
+    ++stats.failed;
+  }
+  flush(stats);
+  return static_cast<int>(batch.size());
+}
+
+void Worker::on_stage_complete(const std::string& job_id, int stage, WorkerStats& stats) {
+  // Counted once per stage even when a follow-up call below fails and the
+  // event is processed again after reconnecting.
+  if (!counted_front_) ++stats.stage_completions;
+  counted_front_ = true;
+  if (options_.on_stage_complete) options_.on_stage_complete(client_, job_id, stage);
+  // Compare-and-set; next_stage = total_stages + 1 completes the job.
+  const bool won = client_.run([&](Connection& c) {
+    return api::advance_job_stage(c, job_id, stage, stage + 1, json::object());
+  });
+  if (won) ++stats.advances;
+  const auto jc = client_.run([&](Connection& c) { return api::check_job_completion(c, job_id); });
+  if (won && jc.job_complete && jc.final_stage == stage) ++stats.jobs_completed;
+}
+
+WorkerStats Worker::run(const std::atomic<bool>& stop) {
+  WorkerStats stats;
+  auto idle_since = Clock::now();
+  int failures_in_row = 0;
+  while (!stop.load()) {
+    int claimed = 0;
+    try {
+      claimed = run_once(stats);
+      failures_in_row = 0;
+    } catch (const std::exception& e) {
+      // The server went away (restart) or a call failed: back off and go on;
+      // unfinished claimed tasks come back when their lease expires.
+      if (is_retryable(e) || dynamic_cast<const pool_timeout*>(&e)) ++stats.reconnects;
+      else throw;
+      std::this_thread::sleep_for(std::chrono::duration<double>(
+          retry_delay(client_.retry_policy(), ++failures_in_row)));
+      continue;
+    }
+    if (claimed > 0) {
+      idle_since = Clock::now();
+      continue;
+    }
+    if (options_.stop_after_idle.count() > 0 &&
+        Clock::now() - idle_since >= options_.stop_after_idle)
+      break;
+    std::this_thread::sleep_for(options_.idle_sleep);
+  }
+  return stats;
+}
+
+}  // namespace workflow::client

@@ -1,0 +1,35 @@
+// Pure rules of the job -> stage -> task engine shared by the SQL-callable
+// functions: argument checks, task ids, counter slots, NOTIFY payloads.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace workflow::core {
+
+// Throws core::error: 22004 when is_null, 22023 when empty or longer than
+// max_len bytes. The message names the argument and the bad value (cut short).
+void check_required_text(std::string_view arg_name, bool is_null, std::string_view value,
+                         std::size_t max_len);
+
+// job_id || ':' || stage || ':' || task_index
+std::string task_id(std::string_view job_id, int stage, int task_index);
+
+// The stage counter slot a task belongs to (slot_count >= 1, index >= 0).
+int task_slot(int task_index, int slot_count) noexcept;
+
+// `value` as a JSON string literal (quotes, backslashes, control characters
+// escaped; UTF-8 passed through).
+std::string json_quote(std::string_view value);
+
+// `value` as an SQL string literal for messages: 'it''s' (quote_literal).
+std::string sql_quote(std::string_view value);
+
+// {"job_id": "...", "stage": N}  (channel workflow_stage_complete)
+std::string stage_complete_payload(std::string_view job_id, int stage);
+
+// {"job_id": "...", "status": "..."}  (channel workflow_job_complete)
+std::string job_complete_payload(std::string_view job_id, std::string_view status);
+
+}  // namespace workflow::core

@@ -1,0 +1,192 @@
+// workflow.audit_trigger(): the native row-audit trigger.
+//
+// Statement level (what enable_audit attaches): AFTER INSERT / UPDATE / DELETE
+// with transition tables, so one call per statement writes every log row in
+// batches. Row level (enable_audit(..., statement_level => false)): one call
+// per row. AFTER TRUNCATE (statement level) records one TRUNCATE event.
+// UPDATE logs only the changed, non-excluded columns and nothing for a no-op.
+#include "pg/boundary.hpp"
+
+extern "C" {
+#include "access/htup_details.h"
+#include "commands/trigger.h"
+#include "executor/tuptable.h"
+#include "utils/datum.h"
+#include "utils/rel.h"
+#include "utils/tuplestore.h"
+}
+
+#include <cstring>
+
+#include "core/audit_rules.hpp"
+#include "extension/audit_cache.hpp"
+#include "extension/audit_jsonb.hpp"
+#include "extension/audit_writer.hpp"
+
+namespace workflow::audit {
+namespace {
+
+using core::audit::Operation;
+constexpr const char* kTriggerProtocolViolated = "39P01";
+
+bool same_value(const ColumnInfo& col, Datum a, Datum b) {
+  if (col.typbyval) return a == b;
+  if (col.typlen == -1) {
+    // Cheap check first: unchanged columns usually carry identical bytes
+    // (including the same TOAST pointer); otherwise compare detoasted images.
+    const varlena* va = reinterpret_cast<const varlena*>(DatumGetPointer(a));
+    const varlena* vb = reinterpret_cast<const varlena*>(DatumGetPointer(b));
+    Size la = VARSIZE_ANY(va);
+    if (la == VARSIZE_ANY(vb) && VARATT_IS_EXTENDED(va) == VARATT_IS_EXTENDED(vb) &&
+        memcmp(va, vb, la) == 0)
+      return true;
+  }
+  return datum_image_eq(a, b, col.typbyval, col.typlen);
+}
+
+void log_whole_row(LogWriter* w, const RelationInfo* info, Operation op, const Datum* values,
+                   const bool* isnull) {
+  MemoryContext old = MemoryContextSwitchTo(w->batch_context);
+  Datum key = row_object(info, values, isnull, Pick::key);
+  Datum row = row_object(info, values, isnull, Pick::all_logged);
+  if (op == Operation::insert)
+    writer_add(w, info, op, key, false, 0, true, row, false);
+  else
+    writer_add(w, info, op, key, false, row, false, 0, true);
+  MemoryContextSwitchTo(old);
+}
+
+// Logs the changed, non-excluded columns; nothing when there are none.
+void log_update(LogWriter* w, const RelationInfo* info, const Datum* old_values,
+                const bool* old_null, const Datum* new_values, const bool* new_null) {
+  int first_changed = -1;
+  for (int i = 0; i < info->natts && first_changed < 0; ++i) {
+    const ColumnInfo& col = info->columns[i];
+    if (col.skip || (old_null[i] && new_null[i])) continue;
+    if (old_null[i] != new_null[i] || !same_value(col, old_values[i], new_values[i]))
+      first_changed = i;
+  }
+  if (first_changed < 0) return;
+
+  MemoryContext old = MemoryContextSwitchTo(w->batch_context);
+  JsonbParseState* before;
+  JsonbParseState* after;
+  object_begin(&before);
+  object_begin(&after);
+  for (int i = first_changed; i < info->natts; ++i) {
+    const ColumnInfo& col = info->columns[i];
+    if (col.skip || (old_null[i] && new_null[i])) continue;
+    if (i != first_changed && old_null[i] == new_null[i] &&
+        same_value(col, old_values[i], new_values[i]))
+      continue;
+    object_add(&before, col, old_values[i], old_null[i]);
+    object_add(&after, col, new_values[i], new_null[i]);
+  }
+  Datum key = row_object(info, new_values, new_null, Pick::key);
+  writer_add(w, info, Operation::update, key, false, object_end(&before), false,
+             object_end(&after), false);
+  MemoryContextSwitchTo(old);
+}
+
+// Positions a private read pointer of a transition table at its start, so
+// other triggers reading the same tuplestore are not disturbed.
+void rewind_transition_table(Tuplestorestate* table) {
+  int pointer = tuplestore_alloc_read_pointer(table, EXEC_FLAG_REWIND);
+  tuplestore_select_read_pointer(table, pointer);
+  tuplestore_rescan(table);
+}
+
+void log_statement(LogWriter* w, const RelationInfo* info, Operation op, TriggerData* td) {
+  TupleDesc desc = RelationGetDescr(td->tg_relation);
+  Tuplestorestate* old_table = td->tg_oldtable;
+  Tuplestorestate* new_table = td->tg_newtable;
+  TupleTableSlot* old_slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+  TupleTableSlot* new_slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+  if (old_table) rewind_transition_table(old_table);
+  if (new_table) rewind_transition_table(new_table);
+  for (;;) {
+    bool have_old = old_table && tuplestore_gettupleslot(old_table, true, false, old_slot);
+    bool have_new = new_table && tuplestore_gettupleslot(new_table, true, false, new_slot);
+    if (!have_old && !have_new) break;
+    if (have_old) slot_getallattrs(old_slot);
+    if (have_new) slot_getallattrs(new_slot);
+    if (op == Operation::update) {
+      // Both tables get one tuple per updated row, in the same order.
+      if (!have_old || !have_new) elog(ERROR, "workflow audit: transition tables out of step");
+      log_update(w, info, old_slot->tts_values, old_slot->tts_isnull, new_slot->tts_values,
+                 new_slot->tts_isnull);
+    } else if (have_new) {
+      log_whole_row(w, info, op, new_slot->tts_values, new_slot->tts_isnull);
+    } else {
+      log_whole_row(w, info, op, old_slot->tts_values, old_slot->tts_isnull);
+    }
+  }
+  if (old_table) tuplestore_select_read_pointer(old_table, 0);
+  if (new_table) tuplestore_select_read_pointer(new_table, 0);
+  ExecDropSingleTupleTableSlot(old_slot);
+  ExecDropSingleTupleTableSlot(new_slot);
+}
+
+void log_row(LogWriter* w, const RelationInfo* info, Operation op, TriggerData* td) {
+  TupleDesc desc = RelationGetDescr(td->tg_relation);
+  Datum* a_values = static_cast<Datum*>(palloc(sizeof(Datum) * desc->natts));
+  bool* a_null = static_cast<bool*>(palloc(sizeof(bool) * desc->natts));
+  heap_deform_tuple(td->tg_trigtuple, desc, a_values, a_null);
+  if (op == Operation::update) {
+    Datum* b_values = static_cast<Datum*>(palloc(sizeof(Datum) * desc->natts));
+    bool* b_null = static_cast<bool*>(palloc(sizeof(bool) * desc->natts));
+    heap_deform_tuple(td->tg_newtuple, desc, b_values, b_null);
+    log_update(w, info, a_values, a_null, b_values, b_null);
+  } else {
+    log_whole_row(w, info, op, a_values, a_null);
+  }
+}
+
+Operation operation_of(TriggerEvent event) {
+  if (TRIGGER_FIRED_BY_INSERT(event)) return Operation::insert;
+  if (TRIGGER_FIRED_BY_UPDATE(event)) return Operation::update;
+  if (TRIGGER_FIRED_BY_DELETE(event)) return Operation::remove;
+  return Operation::truncate;
+}
+
+}  // namespace
+}  // namespace workflow::audit
+
+using workflow::core::error;
+using workflow::core::audit::Operation;
+using namespace workflow::audit;
+
+WF_FUNCTION(workflow_audit_trigger) {
+  if (!CALLED_AS_TRIGGER(fcinfo))
+    throw error(kTriggerProtocolViolated, "workflow.audit_trigger: not called by trigger manager",
+                {}, "Attach it with workflow.enable_audit(table).");
+  TriggerData* td = reinterpret_cast<TriggerData*>(fcinfo->context);
+  TriggerEvent event = td->tg_event;
+  if (!TRIGGER_FIRED_AFTER(event))
+    throw error(kTriggerProtocolViolated, "workflow.audit_trigger: must be fired AFTER the change");
+  Operation op = operation_of(event);
+  bool row_level = TRIGGER_FIRED_FOR_ROW(event);
+  if (!row_level && op != Operation::truncate) {
+    bool needs_old = op != Operation::insert, needs_new = op != Operation::remove;
+    if ((needs_old && td->tg_oldtable == nullptr) || (needs_new && td->tg_newtable == nullptr))
+      throw error(kTriggerProtocolViolated,
+                  "workflow.audit_trigger: a statement-level trigger needs its transition tables",
+                  {}, "Attach it with workflow.enable_audit(table).");
+  }
+
+  // Open the log first: taking its locks may process invalidations, which
+  // is harmless before the metadata is in hand.
+  LogWriter writer;
+  writer_open(&writer);
+  RelationInfo* info = acquire(td->tg_trigger, td->tg_relation);
+  if (op == Operation::truncate) {
+    writer_add(&writer, info, op, 0, true, 0, true, 0, true);
+  } else if (row_level) {
+    log_row(&writer, info, op, td);
+  } else {
+    log_statement(&writer, info, op, td);
+  }
+  writer_close(&writer);
+  release(info);
+  return PointerGetDatum(nullptr);
+}

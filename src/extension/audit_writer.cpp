@@ -1,0 +1,123 @@
+// Batched writes to workflow.audit_log (see audit_writer.hpp).
+#include "extension/audit_writer.hpp"
+
+extern "C" {
+#include "access/tableam.h"
+#include "access/transam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "commands/sequence.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+}
+
+#include <cstring>
+#include <string_view>
+
+namespace workflow::audit {
+namespace {
+
+// Columns of workflow.audit_log, in table order (src/sql/20_audit_log.sql).
+enum LogColumn {
+  kId, kRelid, kSchemaName, kTableName, kOperation, kRowKey, kOldValues, kNewValues,
+  kActor, kTxid, kChangedAt, kLogColumns
+};
+
+void flush(LogWriter* w) {
+  if (w->pending == 0) return;
+  table_multi_insert(w->log, w->slots, w->pending, w->cid, 0, w->bulk);
+  for (int i = 0; i < w->pending; ++i) {
+    ExecInsertIndexTuples(w->result_rel, w->slots[i], w->estate, false, false, nullptr, NIL);
+    ResetPerTupleExprContext(w->estate);
+    ExecClearTuple(w->slots[i]);
+  }
+  w->pending = 0;
+  MemoryContextReset(w->batch_context);
+}
+
+void statement_values(LogWriter* w) {
+  const char* actor = actor_setting();
+  if (actor[0] == '\0') actor = GetUserNameFromId(GetUserId(), false);
+  MemoryContext old = MemoryContextSwitchTo(w->estate->es_query_cxt);
+  w->actor = PointerGetDatum(cstring_to_text(actor));
+  MemoryContextSwitchTo(old);
+  w->txid = Int64GetDatum(static_cast<int64>(U64FromFullTransactionId(GetTopFullTransactionId())));
+  w->changed_at = TimestampTzGetDatum(GetCurrentStatementStartTimestamp());
+  w->have_statement_values = true;
+}
+
+}  // namespace
+
+void writer_open(LogWriter* w) {
+  memset(w, 0, sizeof(*w));
+  Oid schema = get_namespace_oid("workflow", false);
+  Oid log_oid = get_relname_relid("audit_log", schema);
+  w->sequence = get_relname_relid("audit_log_id_seq", schema);
+  if (!OidIsValid(log_oid) || !OidIsValid(w->sequence))
+    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                    errmsg("workflow.audit_log or its sequence is missing")));
+  w->log = table_open(log_oid, RowExclusiveLock);
+  if (RelationGetDescr(w->log)->natts != kLogColumns ||
+      w->log->rd_rel->relkind != RELKIND_RELATION)
+    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                    errmsg("workflow.audit_log does not have the shape this library writes"),
+                    errhint("Update the workflow extension to the library's version.")));
+  w->estate = CreateExecutorState();
+  w->result_rel = makeNode(ResultRelInfo);
+  InitResultRelInfo(w->result_rel, w->log, 1, nullptr, 0);
+  ExecOpenIndices(w->result_rel, false);
+  w->bulk = GetBulkInsertState();
+  w->cid = GetCurrentCommandId(true);
+  w->batch_context = AllocSetContextCreate(CurrentMemoryContext, "workflow audit batch",
+                                           ALLOCSET_DEFAULT_SIZES);
+}
+
+void writer_add(LogWriter* w, const RelationInfo* info, core::audit::Operation op, Datum key,
+                bool key_null, Datum old_values, bool old_null, Datum new_values, bool new_null) {
+  if (!w->have_statement_values) statement_values(w);
+  TupleTableSlot*& slot = w->slots[w->pending];
+  if (slot == nullptr) {
+    MemoryContext old = MemoryContextSwitchTo(w->estate->es_query_cxt);
+    slot = table_slot_create(w->log, nullptr);
+    MemoryContextSwitchTo(old);
+  }
+  ExecClearTuple(slot);
+  Datum* values = slot->tts_values;
+  bool* nulls = slot->tts_isnull;
+  std::string_view op_name = core::audit::operation_name(op);
+  memset(nulls, 0, sizeof(bool) * kLogColumns);
+  values[kId] = Int64GetDatum(nextval_internal(w->sequence, false));
+  values[kRelid] = ObjectIdGetDatum(info->relid);
+  values[kSchemaName] = info->schema_name;
+  values[kTableName] = info->table_name;
+  values[kOperation] = PointerGetDatum(cstring_to_text_with_len(op_name.data(), op_name.size()));
+  values[kRowKey] = key;
+  nulls[kRowKey] = key_null;
+  values[kOldValues] = old_values;
+  nulls[kOldValues] = old_null;
+  values[kNewValues] = new_values;
+  nulls[kNewValues] = new_null;
+  values[kActor] = w->actor;
+  values[kTxid] = w->txid;
+  values[kChangedAt] = w->changed_at;
+  ExecStoreVirtualTuple(slot);
+  if (++w->pending == kBatchRows) flush(w);
+}
+
+void writer_close(LogWriter* w) {
+  flush(w);
+  for (TupleTableSlot* slot : w->slots)
+    if (slot != nullptr) ExecDropSingleTupleTableSlot(slot);
+  ExecCloseIndices(w->result_rel);
+  FreeBulkInsertState(w->bulk);
+  FreeExecutorState(w->estate);
+  table_close(w->log, NoLock);
+  MemoryContextDelete(w->batch_context);
+}
+
+}  // namespace workflow::audit

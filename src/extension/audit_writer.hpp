@@ -1,0 +1,43 @@
+// Batched writes to workflow.audit_log below the SQL layer: one open of the
+// log and its indexes per trigger call, heap multi-inserts of up to
+// kBatchRows rows, index entries through the executor's index code.
+// Plain C-style state: PostgreSQL errors may longjmp through it.
+#pragma once
+
+#include "extension/audit_cache.hpp"
+
+extern "C" {
+#include "access/heapam.h"
+#include "executor/executor.h"
+}
+
+#include "core/audit_rules.hpp"
+
+namespace workflow::audit {
+
+inline constexpr int kBatchRows = 500;
+
+struct LogWriter {
+  Relation log;
+  Oid sequence;
+  EState* estate;
+  ResultRelInfo* result_rel;
+  BulkInsertState bulk;
+  CommandId cid;
+  TupleTableSlot* slots[kBatchRows];
+  int pending;
+  MemoryContext batch_context;  // jsonb and text of pending rows
+  // Per statement, filled on the first row.
+  bool have_statement_values;
+  Datum actor;
+  Datum txid;
+  Datum changed_at;
+};
+
+void writer_open(LogWriter* w);
+// Allocate row values in w->batch_context (switch to it first).
+void writer_add(LogWriter* w, const RelationInfo* info, core::audit::Operation op, Datum key,
+                bool key_null, Datum old_values, bool old_null, Datum new_values, bool new_null);
+void writer_close(LogWriter* w);
+
+}  // namespace workflow::audit

@@ -1,0 +1,100 @@
+-- Job -> Stage -> Task engine: tables.
+--
+-- Fan-in bookkeeping (exactly-once "stage complete", O(1) per task):
+--   stage_slots.remaining  = tasks of the slot not yet completed
+--                            (a task's slot is task_index % stages.slot_count)
+--   stages.pending_slots   = slots with remaining > 0, plus 1 while unsealed
+-- Each level is a counter updated under a row lock held to commit; the
+-- transaction that brings pending_slots to 0 is the one completer.
+-- Lock order everywhere: job -> task -> slot -> stage.
+-- Every unique key includes job_id, so the tables can be sharded by job.
+-- tasks and stage_slots carry no foreign keys: a per-row RI check would
+-- dominate bulk fan-out; add_tasks creates the stage row before its tasks.
+
+CREATE TABLE workflow.jobs (
+  id           text        PRIMARY KEY,
+  job_type     text        NOT NULL,
+  status       text        NOT NULL DEFAULT 'pending'
+               CHECK (status IN ('pending', 'running', 'completed', 'failed', 'cancelled')),
+  stage        int         NOT NULL DEFAULT 1,
+  total_stages int         NOT NULL,
+  parameters   jsonb       NOT NULL DEFAULT '{}',
+  metadata     jsonb       NOT NULL DEFAULT '{}',
+  result_data  jsonb,
+  error        text,
+  created_at   timestamptz NOT NULL DEFAULT now(),
+  updated_at   timestamptz NOT NULL DEFAULT now(),
+  finished_at  timestamptz,
+  CHECK (total_stages BETWEEN 1 AND 10000),
+  CHECK (stage BETWEEN 1 AND total_stages)
+);
+COMMENT ON TABLE workflow.jobs IS
+  'A job: total_stages stages run one after another; stage is the current one (1-based).';
+
+CREATE TABLE workflow.stages (
+  job_id            text        NOT NULL REFERENCES workflow.jobs (id) ON DELETE CASCADE,
+  stage             int         NOT NULL,
+  slot_count        int         NOT NULL CHECK (slot_count BETWEEN 1 AND 65536),
+  pending_slots     int         NOT NULL CHECK (pending_slots >= 0),
+  sealed            boolean     NOT NULL DEFAULT false,
+  total_tasks       int         NOT NULL DEFAULT 0 CHECK (total_tasks >= 0),
+  completed_by_task text,        -- the task whose completion completed the stage
+  completed_by_seal boolean     NOT NULL DEFAULT false,  -- or the seal did
+  completed_at      timestamptz,
+  result_data       jsonb,       -- stage_results given to advance_job_stage
+  created_at        timestamptz NOT NULL DEFAULT now(),
+  sealed_at         timestamptz,
+  PRIMARY KEY (job_id, stage),
+  CHECK ((completed_at IS NULL) = (pending_slots > 0))
+);
+COMMENT ON TABLE workflow.stages IS
+  'Fan-in state of one stage of a job: sealed when its producer is done adding tasks; '
+  'complete when sealed and every task completed (pending_slots = 0).';
+
+CREATE TABLE workflow.stage_slots (
+  job_id    text NOT NULL,
+  stage     int  NOT NULL,
+  slot      int  NOT NULL,
+  remaining int  NOT NULL CHECK (remaining >= 0),
+  PRIMARY KEY (job_id, stage, slot)
+);
+COMMENT ON TABLE workflow.stage_slots IS
+  'Sharded counter of a stage''s unfinished tasks: one row per slot (task_index % slot_count).';
+
+CREATE TABLE workflow.tasks (
+  id               text        NOT NULL,
+  job_id           text        NOT NULL,
+  task_type        text        NOT NULL,
+  status           text        NOT NULL DEFAULT 'queued'
+                   CHECK (status IN ('queued', 'claimed', 'completed', 'failed', 'cancelled')),
+  stage            int         NOT NULL,
+  task_index       int         NOT NULL CHECK (task_index >= 0),
+  slot             int         NOT NULL,
+  parameters       jsonb       NOT NULL DEFAULT '{}',
+  result_data      jsonb,
+  retry_count      int         NOT NULL DEFAULT 0,
+  max_retries      int         NOT NULL DEFAULT 3 CHECK (max_retries BETWEEN 0 AND 1000),
+  heartbeat        timestamptz,
+  claimed_by       text,
+  lease_expires_at timestamptz,
+  run_after        timestamptz NOT NULL DEFAULT now(),
+  last_error       text,
+  created_at       timestamptz NOT NULL DEFAULT now(),
+  updated_at       timestamptz NOT NULL DEFAULT now(),
+  completed_at     timestamptz,
+  PRIMARY KEY (job_id, id),
+  UNIQUE (job_id, stage, task_index)
+);
+COMMENT ON TABLE workflow.tasks IS
+  'One unit of work of a stage; id = job_id || '':'' || stage || '':'' || task_index.';
+
+-- Claimable tasks in the order they become available: queued ones by
+-- run_after (retry backoff), claimed ones by lease expiry (reclaim).
+CREATE INDEX tasks_claimable_idx ON workflow.tasks
+  ((CASE WHEN status = 'queued' THEN run_after ELSE lease_expires_at END))
+  WHERE status IN ('queued', 'claimed');
+
+SELECT pg_catalog.pg_extension_config_dump('workflow.jobs', '');
+SELECT pg_catalog.pg_extension_config_dump('workflow.stages', '');
+SELECT pg_catalog.pg_extension_config_dump('workflow.stage_slots', '');
+SELECT pg_catalog.pg_extension_config_dump('workflow.tasks', '');

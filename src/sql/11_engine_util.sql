@@ -1,0 +1,137 @@
+-- Job -> Stage -> Task engine: argument checks and notifications shared by
+-- the engine's functions. Hostile input gets a SQLSTATE error before
+-- anything is written.
+
+-- A required identifier-like text argument: not NULL (22004), not empty,
+-- at most max_len characters, no control characters (22023).
+CREATE FUNCTION workflow._engine_check_text(arg_name text, value text, max_len int DEFAULT 200)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF value IS NULL THEN
+    RAISE EXCEPTION '% must not be NULL', arg_name USING ERRCODE = '22004';
+  END IF;
+  IF value = '' THEN
+    RAISE EXCEPTION '% must not be empty', arg_name USING ERRCODE = '22023';
+  END IF;
+  IF length(value) > max_len THEN
+    RAISE EXCEPTION '% is too long (% characters, at most %)', arg_name, length(value), max_len
+      USING ERRCODE = '22023';
+  END IF;
+  IF value ~ '[[:cntrl:]]' THEN
+    RAISE EXCEPTION '% must not contain control characters: %', arg_name, quote_literal(value)
+      USING ERRCODE = '22023';
+  END IF;
+END;
+$$;
+COMMENT ON FUNCTION workflow._engine_check_text(text, text, int) IS
+  'Internal: raises 22004 for NULL, 22023 for an empty, too long or control-character text argument.';
+
+-- A required argument of any type: not NULL (22004).
+CREATE FUNCTION workflow._engine_check_not_null(arg_name text, value anyelement)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF value IS NULL THEN
+    RAISE EXCEPTION '% must not be NULL', arg_name USING ERRCODE = '22004';
+  END IF;
+END;
+$$;
+COMMENT ON FUNCTION workflow._engine_check_not_null(text, anyelement) IS
+  'Internal: raises 22004 when a required argument is NULL.';
+
+-- The job row, or P0002. Locks it in `lock_mode` ('share', 'update' or 'none').
+CREATE FUNCTION workflow._engine_job(job_id_param text, lock_mode text DEFAULT 'none')
+RETURNS workflow.jobs
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  j workflow.jobs;
+BEGIN
+  PERFORM workflow._engine_check_text('job_id', job_id_param);
+  IF lock_mode = 'share' THEN
+    SELECT * INTO j FROM workflow.jobs WHERE id = job_id_param FOR SHARE;
+  ELSIF lock_mode = 'update' THEN
+    SELECT * INTO j FROM workflow.jobs WHERE id = job_id_param FOR NO KEY UPDATE;
+  ELSE
+    SELECT * INTO j FROM workflow.jobs WHERE id = job_id_param;
+  END IF;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'job % not found', quote_literal(job_id_param) USING ERRCODE = 'P0002';
+  END IF;
+  RETURN j;
+END;
+$$;
+COMMENT ON FUNCTION workflow._engine_job(text, text) IS
+  'Internal: the job row (optionally locked FOR SHARE / FOR NO KEY UPDATE); P0002 when unknown.';
+
+-- A stage number valid for the job, or 22004/22023.
+CREATE FUNCTION workflow._engine_check_stage(j workflow.jobs, stage_param int)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF stage_param IS NULL THEN
+    RAISE EXCEPTION 'stage must not be NULL' USING ERRCODE = '22004';
+  END IF;
+  IF stage_param < 1 OR stage_param > j.total_stages THEN
+    RAISE EXCEPTION 'stage % is out of range 1..% for job %', stage_param, j.total_stages,
+      quote_literal(j.id) USING ERRCODE = '22023';
+  END IF;
+END;
+$$;
+COMMENT ON FUNCTION workflow._engine_check_stage(workflow.jobs, int) IS
+  'Internal: raises 22004/22023 unless the stage number is in 1..total_stages of the job.';
+
+CREATE FUNCTION workflow._engine_notify_stage_complete(job_id_param text, stage_param int)
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT pg_catalog.pg_notify('workflow_stage_complete',
+    pg_catalog.json_build_object('job_id', job_id_param, 'stage', stage_param)::text);
+$$;
+COMMENT ON FUNCTION workflow._engine_notify_stage_complete(text, int) IS
+  'Internal: NOTIFY workflow_stage_complete, payload {"job_id": ..., "stage": N}.';
+
+CREATE FUNCTION workflow._engine_notify_job_complete(job_id_param text, status_param text)
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT pg_catalog.pg_notify('workflow_job_complete',
+    pg_catalog.json_build_object('job_id', job_id_param, 'status', status_param)::text);
+$$;
+COMMENT ON FUNCTION workflow._engine_notify_job_complete(text, text) IS
+  'Internal: NOTIFY workflow_job_complete, payload {"job_id": ..., "status": ...}.';
+
+-- Ends a job that is still pending/running with a terminal status; its
+-- unfinished tasks are cancelled so claimers no longer see them. The caller
+-- holds the job row lock (lock order job -> task).
+CREATE FUNCTION workflow._engine_end_job(job_id_param text, status_param text, error_param text)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  UPDATE workflow.jobs
+     SET status = status_param, error = error_param, updated_at = now(), finished_at = now()
+   WHERE id = job_id_param AND status IN ('pending', 'running');
+  IF NOT FOUND THEN
+    RETURN false;
+  END IF;
+  UPDATE workflow.tasks
+     SET status = 'cancelled', updated_at = now(), lease_expires_at = NULL
+   WHERE job_id = job_id_param AND status IN ('queued', 'claimed');
+  PERFORM workflow._engine_notify_job_complete(job_id_param, status_param);
+  RETURN true;
+END;
+$$;
+COMMENT ON FUNCTION workflow._engine_end_job(text, text, text) IS
+  'Internal: moves a pending/running job to a terminal status, cancels its unfinished tasks, notifies.';

@@ -1,0 +1,138 @@
+-- Job -> Stage -> Task engine: job life cycle.
+
+CREATE FUNCTION workflow.create_job(job_type text, parameters jsonb, total_stages int,
+                                    job_id text DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  new_id text := coalesce(job_id, gen_random_uuid()::text);
+BEGIN
+  PERFORM workflow._engine_check_text('job_type', job_type);
+  PERFORM workflow._engine_check_not_null('parameters', parameters);
+  PERFORM workflow._engine_check_not_null('total_stages', total_stages);
+  IF total_stages < 1 OR total_stages > 10000 THEN
+    RAISE EXCEPTION 'total_stages % is out of range 1..10000', total_stages USING ERRCODE = '22023';
+  END IF;
+  PERFORM workflow._engine_check_text('job_id', new_id);
+  BEGIN
+    INSERT INTO workflow.jobs (id, job_type, total_stages, parameters)
+    VALUES (new_id, create_job.job_type, create_job.total_stages, create_job.parameters);
+  EXCEPTION WHEN unique_violation THEN
+    RAISE EXCEPTION 'job % already exists', quote_literal(new_id) USING ERRCODE = '23505';
+  END;
+  RETURN new_id;
+END;
+$$;
+COMMENT ON FUNCTION workflow.create_job(text, jsonb, int, text) IS
+  'Creates a pending job at stage 1 of total_stages (1..10000); returns its id (a UUID unless job_id is given). '
+  '23505 when job_id exists.';
+
+CREATE FUNCTION workflow.cancel_job(job_id text, reason text DEFAULT NULL)
+RETURNS boolean
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF length(reason) > 10000 THEN
+    RAISE EXCEPTION 'reason is too long (% characters, at most 10000)', length(reason)
+      USING ERRCODE = '22023';
+  END IF;
+  PERFORM workflow._engine_job(cancel_job.job_id, 'update');
+  RETURN workflow._engine_end_job(cancel_job.job_id, 'cancelled', reason);
+END;
+$$;
+COMMENT ON FUNCTION workflow.cancel_job(text, text) IS
+  'Cancels a pending or running job and its unfinished tasks; NOTIFY workflow_job_complete. '
+  'False when the job had already ended; P0002 when unknown.';
+
+-- Compare-and-set: only the caller that sees the job at current_stage (and
+-- that stage complete) moves it on; everybody else gets false.
+-- next_stage = total_stages + 1 finishes the job (status completed).
+CREATE FUNCTION workflow.advance_job_stage(job_id_param text, current_stage int, next_stage int,
+                                           stage_results_param jsonb)
+RETURNS boolean
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  j workflow.jobs := workflow._engine_job(job_id_param);
+  finishing boolean;
+BEGIN
+  PERFORM workflow._engine_check_stage(j, current_stage);
+  PERFORM workflow._engine_check_not_null('next_stage', next_stage);
+  IF next_stage <> current_stage + 1 THEN
+    RAISE EXCEPTION 'next_stage % must be current_stage + 1 (%)', next_stage, current_stage + 1
+      USING ERRCODE = '22023';
+  END IF;
+  finishing := next_stage > j.total_stages;
+
+  UPDATE workflow.jobs
+     SET stage = least(next_stage, total_stages),
+         status = CASE WHEN finishing THEN 'completed' ELSE 'running' END,
+         finished_at = CASE WHEN finishing THEN now() END,
+         result_data = CASE WHEN stage_results_param IS NULL THEN result_data
+                            ELSE coalesce(result_data, '{}'::jsonb)
+                                 || jsonb_build_object(current_stage::text, stage_results_param) END,
+         updated_at = now()
+   WHERE id = job_id_param
+     AND stage = current_stage
+     AND status IN ('pending', 'running')
+     AND EXISTS (SELECT 1 FROM workflow.stages s
+                  WHERE s.job_id = job_id_param AND s.stage = current_stage
+                    AND s.completed_at IS NOT NULL);
+  IF FOUND THEN
+    UPDATE workflow.stages SET result_data = stage_results_param
+     WHERE job_id = job_id_param AND stage = current_stage;
+    IF finishing THEN
+      PERFORM workflow._engine_notify_job_complete(job_id_param, 'completed');
+    END IF;
+    RETURN true;
+  END IF;
+
+  -- Lost the race, stale, repeated or premature: say which.
+  j := workflow._engine_job(job_id_param);
+  IF j.stage = current_stage AND j.status IN ('pending', 'running') THEN
+    RAISE EXCEPTION 'stage % of job % is not complete', current_stage, quote_literal(job_id_param)
+      USING ERRCODE = '55000';
+  END IF;
+  RETURN false;
+END;
+$$;
+COMMENT ON FUNCTION workflow.advance_job_stage(text, int, int, jsonb) IS
+  'Compare-and-set move of a job from current_stage (which must be complete) to next_stage = current_stage + 1; '
+  'next_stage = total_stages + 1 completes the job. Exactly one concurrent caller gets true; stale or '
+  'repeated calls get false and write nothing; 55000 when current_stage is not complete yet.';
+
+-- Completes the job when its last stage is complete (idempotent).
+CREATE FUNCTION workflow.check_job_completion(job_id_param text)
+RETURNS TABLE(job_complete boolean, final_stage int)
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  j workflow.jobs := workflow._engine_job(job_id_param);
+BEGIN
+  IF j.status IN ('pending', 'running') AND j.stage = j.total_stages THEN
+    UPDATE workflow.jobs
+       SET status = 'completed', finished_at = now(), updated_at = now()
+     WHERE id = job_id_param AND stage = total_stages AND status IN ('pending', 'running')
+       AND EXISTS (SELECT 1 FROM workflow.stages s
+                    WHERE s.job_id = job_id_param AND s.stage = jobs.total_stages
+                      AND s.completed_at IS NOT NULL);
+    IF FOUND THEN
+      PERFORM workflow._engine_notify_job_complete(job_id_param, 'completed');
+    END IF;
+    j := workflow._engine_job(job_id_param);
+  END IF;
+  RETURN QUERY SELECT j.status = 'completed', j.stage;
+END;
+$$;
+COMMENT ON FUNCTION workflow.check_job_completion(text) IS
+  'Whether the job is completed, and its current (final) stage. A running job whose last stage is '
+  'complete is marked completed here (NOTIFY workflow_job_complete). P0002 when unknown.';

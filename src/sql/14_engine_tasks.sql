@@ -1,0 +1,166 @@
+-- Job -> Stage -> Task engine: workers' calls (claim, heartbeat, fail).
+-- complete_task_and_check_stage, the hot path, is in 15_engine_complete.sql.
+
+CREATE FUNCTION workflow.claim_tasks(worker text, max_tasks int DEFAULT 1,
+                                     task_types text[] DEFAULT NULL,
+                                     lease interval DEFAULT '5 minutes')
+RETURNS SETOF workflow.tasks
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  PERFORM workflow._engine_check_text('worker', worker);
+  PERFORM workflow._engine_check_not_null('max_tasks', max_tasks);
+  PERFORM workflow._engine_check_not_null('lease', lease);
+  IF max_tasks NOT BETWEEN 1 AND 10000 THEN
+    RAISE EXCEPTION 'max_tasks % is out of range 1..10000', max_tasks USING ERRCODE = '22023';
+  END IF;
+  IF lease <= interval '0' OR lease > interval '7 days' THEN
+    RAISE EXCEPTION 'lease % is out of range (0, 7 days]', lease USING ERRCODE = '22023';
+  END IF;
+  IF task_types IS NOT NULL THEN
+    IF cardinality(task_types) = 0 THEN
+      RAISE EXCEPTION 'task_types must be NULL (any type) or non-empty' USING ERRCODE = '22023';
+    END IF;
+    IF array_position(task_types, NULL) IS NOT NULL THEN
+      RAISE EXCEPTION 'task_types[%] is NULL', array_position(task_types, NULL)
+        USING ERRCODE = '22004';
+    END IF;
+  END IF;
+
+  -- One statement: queued tasks whose run_after has come and claimed tasks
+  -- whose lease expired, oldest first, of jobs still running; SKIP LOCKED so
+  -- concurrent claimers never wait for or get the same task.
+  RETURN QUERY
+  WITH picked AS (
+    SELECT t.job_id, t.id
+      FROM workflow.tasks t
+     WHERE t.status IN ('queued', 'claimed')
+       AND (CASE WHEN t.status = 'queued' THEN t.run_after ELSE t.lease_expires_at END) <= now()
+       AND (task_types IS NULL OR t.task_type = ANY (task_types))
+       AND EXISTS (SELECT 1 FROM workflow.jobs j
+                    WHERE j.id = t.job_id AND j.status IN ('pending', 'running'))
+     ORDER BY (CASE WHEN t.status = 'queued' THEN t.run_after ELSE t.lease_expires_at END)
+     LIMIT max_tasks
+       FOR UPDATE OF t SKIP LOCKED
+  )
+  UPDATE workflow.tasks t
+     SET status = 'claimed', claimed_by = worker, heartbeat = now(),
+         lease_expires_at = now() + lease, updated_at = now()
+    FROM picked
+   WHERE t.job_id = picked.job_id AND t.id = picked.id
+  RETURNING t.*;
+END;
+$$;
+COMMENT ON FUNCTION workflow.claim_tasks(text, int, text[], interval) IS
+  'Claims up to max_tasks (1..10000) runnable tasks for worker, optionally only of task_types, for lease: '
+  'queued tasks whose run_after has passed and claimed tasks whose lease expired, of pending/running jobs. '
+  'One statement, FOR UPDATE SKIP LOCKED. Returns the claimed rows.';
+
+CREATE FUNCTION workflow.heartbeat_task(task_id text, job_id text, worker text,
+                                        lease interval DEFAULT '5 minutes')
+RETURNS boolean
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  PERFORM workflow._engine_check_text('task_id', task_id, 300);
+  PERFORM workflow._engine_check_text('job_id', job_id);
+  PERFORM workflow._engine_check_text('worker', worker);
+  PERFORM workflow._engine_check_not_null('lease', lease);
+  IF lease <= interval '0' OR lease > interval '7 days' THEN
+    RAISE EXCEPTION 'lease % is out of range (0, 7 days]', lease USING ERRCODE = '22023';
+  END IF;
+  UPDATE workflow.tasks t
+     SET heartbeat = now(), lease_expires_at = now() + lease, updated_at = now()
+   WHERE t.job_id = heartbeat_task.job_id AND t.id = heartbeat_task.task_id
+     AND t.status = 'claimed' AND t.claimed_by = worker;
+  IF FOUND THEN
+    RETURN true;
+  END IF;
+  PERFORM 1 FROM workflow.tasks t WHERE t.job_id = heartbeat_task.job_id AND t.id = heartbeat_task.task_id;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'task % of job % not found', quote_literal(task_id), quote_literal(job_id)
+      USING ERRCODE = 'P0002';
+  END IF;
+  RETURN false;  -- the worker no longer holds the task: stop working on it
+END;
+$$;
+COMMENT ON FUNCTION workflow.heartbeat_task(text, text, text, interval) IS
+  'Extends the lease of a task claimed by worker; false when the worker no longer holds it '
+  '(lease expired and reclaimed, completed, cancelled). P0002 when the task is unknown.';
+
+-- Seconds before retry number `attempt` (1-based): base * 2^(attempt-1)
+-- capped at cap, with equal jitter (src/core/backoff.hpp).
+CREATE FUNCTION workflow.retry_delay(attempt int, base interval DEFAULT '2 seconds',
+                                     cap interval DEFAULT '1 hour', jitter boolean DEFAULT true)
+RETURNS interval
+LANGUAGE c STRICT VOLATILE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'workflow_retry_delay';
+COMMENT ON FUNCTION workflow.retry_delay(int, interval, interval, boolean) IS
+  'Backoff before retry number attempt: base * 2^(attempt-1), at most cap; with jitter a uniform '
+  'point in [delay/2, delay].';
+
+CREATE FUNCTION workflow.fail_task(task_id text, job_id text, error text, retryable boolean DEFAULT true,
+                                   backoff_base interval DEFAULT '2 seconds',
+                                   backoff_cap interval DEFAULT '1 hour')
+RETURNS TABLE(will_retry boolean, retry_at timestamptz, job_failed boolean)
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  t workflow.tasks;
+  retry_time timestamptz;
+BEGIN
+  PERFORM workflow._engine_check_text('task_id', task_id, 300);
+  PERFORM workflow._engine_check_not_null('error', error);
+  PERFORM workflow._engine_check_not_null('retryable', retryable);
+  PERFORM workflow._engine_check_not_null('backoff_base', backoff_base);
+  PERFORM workflow._engine_check_not_null('backoff_cap', backoff_cap);
+  IF length(error) > 10000 THEN
+    RAISE EXCEPTION 'error is too long (% characters, at most 10000)', length(error)
+      USING ERRCODE = '22023';
+  END IF;
+  IF backoff_base < interval '0' OR backoff_cap < backoff_base THEN
+    RAISE EXCEPTION 'backoff must satisfy 0 <= base (%) <= cap (%)', backoff_base, backoff_cap
+      USING ERRCODE = '22023';
+  END IF;
+  -- Lock order job -> task, as cancel_job: a dead task fails the job.
+  PERFORM workflow._engine_job(fail_task.job_id, 'update');
+  SELECT * INTO t FROM workflow.tasks x
+   WHERE x.job_id = fail_task.job_id AND x.id = fail_task.task_id FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'task % of job % not found', quote_literal(task_id), quote_literal(job_id)
+      USING ERRCODE = 'P0002';
+  END IF;
+  IF t.status NOT IN ('queued', 'claimed') THEN
+    RAISE EXCEPTION 'task % is %, it cannot fail', quote_literal(task_id), t.status
+      USING ERRCODE = '55000';
+  END IF;
+
+  IF retryable AND t.retry_count < t.max_retries THEN
+    retry_time := now() + workflow.retry_delay(t.retry_count + 1, backoff_base, backoff_cap);
+    UPDATE workflow.tasks x
+       SET status = 'queued', retry_count = x.retry_count + 1, run_after = retry_time,
+           claimed_by = NULL, lease_expires_at = NULL, last_error = error, updated_at = now()
+     WHERE x.job_id = fail_task.job_id AND x.id = fail_task.task_id;
+    RETURN QUERY SELECT true, retry_time, false;
+    RETURN;
+  END IF;
+
+  UPDATE workflow.tasks x
+     SET status = 'failed', last_error = error, claimed_by = NULL, lease_expires_at = NULL,
+         updated_at = now()
+   WHERE x.job_id = fail_task.job_id AND x.id = fail_task.task_id;
+  PERFORM workflow._engine_end_job(fail_task.job_id, 'failed',
+    format('task %s failed: %s', task_id, error));
+  RETURN QUERY SELECT false, NULL::timestamptz, true;
+END;
+$$;
+COMMENT ON FUNCTION workflow.fail_task(text, text, text, boolean, interval, interval) IS
+  'Records a failed attempt. Retryable and retry_count < max_retries: the task is queued again after '
+  'retry_delay(retry_count + 1) (exponential, jittered). Otherwise the task is dead (failed), the job fails, '
+  'its unfinished tasks are cancelled and workflow_job_complete is notified.';

@@ -1,0 +1,213 @@
+-- Job -> Stage -> Task engine: progress, self-check and invariants.
+
+CREATE FUNCTION workflow.job_progress(job_id text)
+RETURNS TABLE(stage int, total_tasks int, completed_tasks int, failed_tasks int,
+              sealed boolean, complete boolean)
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  j workflow.jobs := workflow._engine_job(job_progress.job_id);
+BEGIN
+  RETURN QUERY
+  SELECT n::int,
+         coalesce(s.total_tasks, 0),
+         coalesce(c.completed, 0),
+         coalesce(c.failed, 0),
+         coalesce(s.sealed, false),
+         s.completed_at IS NOT NULL
+    FROM generate_series(1, j.total_stages) AS n
+    LEFT JOIN workflow.stages s ON s.job_id = j.id AND s.stage = n
+    LEFT JOIN LATERAL (
+      SELECT count(*) FILTER (WHERE t.status = 'completed')::int AS completed,
+             count(*) FILTER (WHERE t.status = 'failed')::int AS failed
+        FROM workflow.tasks t WHERE t.job_id = j.id AND t.stage = n) c ON true
+   ORDER BY n;
+END;
+$$;
+COMMENT ON FUNCTION workflow.job_progress(text) IS
+  'One row per stage 1..total_stages of the job: tasks added, completed and dead, sealed, complete. '
+  'Counts the tasks (O(tasks of the job)): for progress bars, not for the hot path. P0002 when unknown.';
+
+-- The extension's objects are present and intact: the errors the original
+-- design could only discover at run time.
+CREATE FUNCTION workflow.validate()
+RETURNS TABLE(check_name text, ok boolean, detail text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  fn text;
+  tbl text;
+  v text;
+BEGIN
+  FOREACH tbl IN ARRAY ARRAY['workflow.jobs', 'workflow.stages', 'workflow.stage_slots', 'workflow.tasks'] LOOP
+    check_name := 'table ' || tbl;
+    ok := to_regclass(tbl) IS NOT NULL;
+    detail := CASE WHEN ok THEN 'present' ELSE 'missing' END;
+    RETURN NEXT;
+    IF ok THEN
+      -- Every unique index includes job_id (sharding by job).
+      check_name := 'unique keys of ' || tbl || ' include job_id';
+      SELECT coalesce(string_agg(i.indexrelid::regclass::text, ', '), '') INTO detail
+        FROM pg_index i
+       WHERE i.indrelid = tbl::regclass AND i.indisunique
+         AND NOT EXISTS (SELECT 1 FROM pg_attribute a
+                          WHERE a.attrelid = i.indrelid AND a.attname = 'job_id'
+                            AND a.attnum = ANY (i.indkey));
+      ok := detail = '' OR tbl = 'workflow.jobs';
+      detail := CASE WHEN ok THEN 'yes' ELSE 'without job_id: ' || detail END;
+      RETURN NEXT;
+    END IF;
+  END LOOP;
+
+  check_name := 'index workflow.tasks_claimable_idx';
+  SELECT i.indisvalid INTO ok FROM pg_index i
+   WHERE i.indexrelid = to_regclass('workflow.tasks_claimable_idx');
+  ok := coalesce(ok, false);
+  detail := CASE WHEN ok THEN 'valid' ELSE 'missing or invalid' END;
+  RETURN NEXT;
+
+  FOREACH fn IN ARRAY ARRAY[
+      'workflow.create_job(text,jsonb,integer,text)',
+      'workflow.add_tasks(text,integer,text,jsonb[],boolean,integer,integer,integer)',
+      'workflow.seal_stage(text,integer)',
+      'workflow.claim_tasks(text,integer,text[],interval)',
+      'workflow.heartbeat_task(text,text,text,interval)',
+      'workflow.complete_task_and_check_stage(text,text,integer,jsonb,boolean)',
+      'workflow.fail_task(text,text,text,boolean,interval,interval)',
+      'workflow.cancel_job(text,text)',
+      'workflow.advance_job_stage(text,integer,integer,jsonb)',
+      'workflow.check_job_completion(text)',
+      'workflow.job_progress(text)',
+      'workflow.check_invariants(text)'] LOOP
+    check_name := 'function ' || fn;
+    SELECT CASE WHEN p.oid IS NULL THEN 'missing'
+                WHEN p.prosecdef AND NOT coalesce(p.proconfig::text[] @> ARRAY['search_path=pg_catalog, pg_temp'], false)
+                  THEN 'SECURITY DEFINER without a safe search_path'
+                ELSE 'present' END
+      INTO detail
+      FROM (SELECT to_regprocedure(fn) AS oid) r LEFT JOIN pg_proc p ON p.oid = r.oid;
+    ok := detail = 'present';
+    RETURN NEXT;
+  END LOOP;
+
+  -- The C++ library loads and its entry points resolve.
+  check_name := 'native library';
+  BEGIN
+    v := workflow.version();
+    PERFORM workflow.retry_delay(1, '1 second', '1 second', false);
+    ok := true;
+    detail := 'workflow.so ' || v;
+  EXCEPTION WHEN OTHERS THEN
+    ok := false;
+    detail := SQLERRM;
+  END;
+  RETURN NEXT;
+END;
+$$;
+COMMENT ON FUNCTION workflow.validate() IS
+  'Self-check of the engine''s objects: tables, keys including job_id, the claim index, every API function '
+  '(and its search_path when SECURITY DEFINER), the native library. One row per check.';
+
+-- Stage bookkeeping matches the tasks. Used after a crash: every check must
+-- be ok. job_id_param NULL checks every job.
+CREATE FUNCTION workflow.check_invariants(job_id_param text DEFAULT NULL)
+RETURNS TABLE(check_name text, ok boolean, detail text)
+LANGUAGE sql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+  WITH t AS (
+    SELECT * FROM workflow.tasks WHERE job_id_param IS NULL OR job_id = job_id_param
+  ), s AS (
+    SELECT * FROM workflow.stages WHERE job_id_param IS NULL OR job_id = job_id_param
+  ), sl AS (
+    SELECT * FROM workflow.stage_slots WHERE job_id_param IS NULL OR job_id = job_id_param
+  ), task_counts AS (
+    SELECT job_id, stage, slot, count(*) FILTER (WHERE status <> 'completed') AS unfinished
+      FROM t GROUP BY job_id, stage, slot
+  ), slot_bad AS (
+    SELECT coalesce(sl.job_id, c.job_id) || ':' || coalesce(sl.stage, c.stage) || ' slot '
+           || coalesce(sl.slot, c.slot) || ' remaining ' || coalesce(sl.remaining::text, 'missing')
+           || ' but ' || coalesce(c.unfinished, 0) || ' unfinished tasks' AS what
+      FROM sl FULL JOIN task_counts c USING (job_id, stage, slot)
+     WHERE sl.remaining IS DISTINCT FROM coalesce(c.unfinished, 0)
+  ), stage_facts AS (
+    SELECT s.*, coalesce(a.nonzero_slots, 0) AS nonzero_slots,
+           coalesce(b.n_tasks, 0) AS n_tasks, coalesce(b.n_unfinished, 0) AS n_unfinished
+      FROM s
+      LEFT JOIN (SELECT job_id, stage, count(*) FILTER (WHERE remaining > 0) AS nonzero_slots
+                   FROM sl GROUP BY job_id, stage) a USING (job_id, stage)
+      LEFT JOIN (SELECT job_id, stage, count(*) AS n_tasks,
+                        count(*) FILTER (WHERE status <> 'completed') AS n_unfinished
+                   FROM t GROUP BY job_id, stage) b USING (job_id, stage)
+  ), pending_bad AS (
+    SELECT job_id || ':' || stage || ' pending_slots ' || pending_slots || ' but '
+           || nonzero_slots || ' non-zero slots, sealed ' || sealed AS what
+      FROM stage_facts WHERE pending_slots <> nonzero_slots + (NOT sealed)::int
+  ), total_bad AS (
+    SELECT job_id || ':' || stage || ' total_tasks ' || total_tasks || ' but ' || n_tasks
+           || ' tasks' AS what
+      FROM stage_facts WHERE total_tasks <> n_tasks
+  ), completion_bad AS (
+    SELECT job_id || ':' || stage || ' completed_at ' || coalesce(completed_at::text, 'null')
+           || ', sealed ' || sealed || ', ' || n_unfinished || ' unfinished tasks' AS what
+      FROM stage_facts
+     WHERE (completed_at IS NOT NULL) <> (sealed AND n_unfinished = 0)
+  ), completer_bad AS (
+    SELECT f.job_id || ':' || f.stage || ' completed by '
+           || coalesce(f.completed_by_task, 'nobody') || ' / seal ' || f.completed_by_seal AS what
+      FROM stage_facts f
+      LEFT JOIN t ct ON ct.job_id = f.job_id AND ct.id = f.completed_by_task
+     WHERE (f.completed_at IS NOT NULL)
+             <> ((f.completed_by_task IS NOT NULL) <> f.completed_by_seal)
+        OR (f.completed_by_task IS NOT NULL
+            AND (ct.id IS NULL OR ct.stage <> f.stage OR ct.status <> 'completed'))
+  ), orphan_bad AS (
+    SELECT t.id AS what FROM t
+     WHERE NOT EXISTS (SELECT 1 FROM s WHERE s.job_id = t.job_id AND s.stage = t.stage)
+  ), task_bad AS (
+    SELECT t.id AS what FROM t JOIN s USING (job_id, stage)
+     WHERE t.id <> t.job_id || ':' || t.stage || ':' || t.task_index
+        OR t.slot <> t.task_index % s.slot_count
+        OR (t.status = 'completed') <> (t.completed_at IS NOT NULL)
+  ), job_bad AS (
+    SELECT j.id AS what FROM workflow.jobs j
+     WHERE (job_id_param IS NULL OR j.id = job_id_param)
+       AND j.status = 'completed'
+       AND NOT EXISTS (SELECT 1 FROM s WHERE s.job_id = j.id AND s.stage = j.total_stages
+                          AND s.completed_at IS NOT NULL)
+  ), checks(check_name, what) AS (
+    SELECT 'slot remaining = unfinished tasks of the slot', what FROM slot_bad
+    UNION ALL SELECT 'pending_slots = non-zero slots + unsealed', what FROM pending_bad
+    UNION ALL SELECT 'total_tasks = tasks of the stage', what FROM total_bad
+    UNION ALL SELECT 'complete = sealed and every task completed', what FROM completion_bad
+    UNION ALL SELECT 'exactly one completer, a completed task of the stage', what FROM completer_bad
+    UNION ALL SELECT 'every task has its stage row', what FROM orphan_bad
+    UNION ALL SELECT 'task id, slot and completed_at consistent', what FROM task_bad
+    UNION ALL SELECT 'completed job has its last stage complete', what FROM job_bad
+  ), names(check_name, ord) AS (
+    VALUES ('slot remaining = unfinished tasks of the slot', 1),
+           ('pending_slots = non-zero slots + unsealed', 2),
+           ('total_tasks = tasks of the stage', 3),
+           ('complete = sealed and every task completed', 4),
+           ('exactly one completer, a completed task of the stage', 5),
+           ('every task has its stage row', 6),
+           ('task id, slot and completed_at consistent', 7),
+           ('completed job has its last stage complete', 8)
+  )
+  SELECT n.check_name, count(c.what) = 0,
+         CASE WHEN count(c.what) = 0 THEN 'ok'
+              ELSE count(c.what) || ' violations, e.g. '
+                   || array_to_string((array_agg(c.what ORDER BY c.what)
+                                       FILTER (WHERE c.what IS NOT NULL))[1:5], '; ') END
+    FROM names n LEFT JOIN checks c USING (check_name)
+   GROUP BY n.check_name, n.ord
+   ORDER BY n.ord;
+$$;
+COMMENT ON FUNCTION workflow.check_invariants(text) IS
+  'Checks that the fan-in bookkeeping matches the tasks (for one job, or all when NULL): slot counters, '
+  'pending_slots, total_tasks, completion state, the single completer, task ids and slots. One row per check; '
+  'all ok after any crash.';

@@ -1,0 +1,132 @@
+
+-- ---------------------------------------------------------------------------
+-- Audit history: reading (row_history, row_as_of, task_history) and retention
+-- ---------------------------------------------------------------------------
+
+-- Checks a key against the table's primary key columns (names only; values
+-- are compared as jsonb, so {"id": 1} matches an integer key 1).
+CREATE FUNCTION workflow.audit_check_key(target regclass, key jsonb, caller text)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  expected text[];
+  given text[];
+BEGIN
+  PERFORM workflow.audit_check_table(target, caller);
+  IF key IS NULL THEN
+    RAISE EXCEPTION '%: key must not be NULL', caller USING ERRCODE = '22004';
+  END IF;
+  IF jsonb_typeof(key) <> 'object' THEN
+    RAISE EXCEPTION '%: key must be a jsonb object of the primary key columns, got %',
+      caller, left(key::text, 100) USING ERRCODE = '22023';
+  END IF;
+  SELECT array_agg(a.attname::text ORDER BY a.attname::text) INTO expected
+  FROM pg_catalog.pg_index i
+  JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+  WHERE i.indrelid = target AND i.indisprimary;
+  SELECT array_agg(k ORDER BY k) INTO given FROM jsonb_object_keys(key) AS k;
+  IF expected IS NULL THEN
+    -- The table may have lost its primary key after auditing began.
+    RETURN;
+  END IF;
+  IF given IS DISTINCT FROM expected THEN
+    RAISE EXCEPTION '%: key % does not name the primary key columns of %', caller,
+      left(key::text, 100), target
+      USING ERRCODE = '22023', HINT = format('Expected the keys %s.', expected);
+  END IF;
+END;
+$$;
+COMMENT ON FUNCTION workflow.audit_check_key(regclass, jsonb, text) IS
+  'Internal: raises 22004/22023 unless key is a jsonb object naming exactly the primary key columns of target.';
+
+CREATE FUNCTION workflow.row_history(target regclass, key jsonb)
+RETURNS SETOF workflow.audit_log
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  PERFORM workflow.audit_check_key(target, key, 'workflow.row_history');
+  RETURN QUERY
+    SELECT l.* FROM workflow.audit_log l
+    WHERE jsonb_hash_extended(l.row_key, l.relid::bigint) = jsonb_hash_extended(key, target::oid::bigint)
+      AND l.relid = target AND l.row_key = key
+    UNION ALL
+    SELECT l.* FROM workflow.audit_log l
+    WHERE l.relid = target AND l.row_key IS NULL AND l.operation = 'TRUNCATE'
+    ORDER BY id;
+END;
+$$;
+COMMENT ON FUNCTION workflow.row_history(regclass, jsonb) IS
+  'Log rows of one row of target (by primary key as jsonb, e.g. ''{"id": 7}''), plus the table''s TRUNCATEs, oldest first.';
+
+CREATE FUNCTION workflow.row_as_of(target regclass, key jsonb, at timestamptz)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  event record;
+  state jsonb := NULL;
+BEGIN
+  PERFORM workflow.audit_check_key(target, key, 'workflow.row_as_of');
+  IF at IS NULL THEN
+    RAISE EXCEPTION 'workflow.row_as_of: at must not be NULL' USING ERRCODE = '22004';
+  END IF;
+  FOR event IN
+    SELECT h.operation, h.new_values FROM workflow.row_history(target, key) h
+    WHERE h.changed_at <= at
+  LOOP
+    CASE event.operation
+      WHEN 'INSERT' THEN state := key || event.new_values;
+      -- An UPDATE of a row that existed before auditing began: only the key
+      -- and the changed columns are known.
+      WHEN 'UPDATE' THEN state := coalesce(state, key) || event.new_values;
+      ELSE state := NULL;  -- DELETE, TRUNCATE
+    END CASE;
+  END LOOP;
+  RETURN state;
+END;
+$$;
+COMMENT ON FUNCTION workflow.row_as_of(regclass, jsonb, timestamptz) IS
+  'The row of target with this primary key as it was at a time, rebuilt from its history (jsonb, excluded columns absent); NULL if it did not exist then.';
+
+-- The task model's history, in the shape of the original task_history table.
+-- Filters on names, not regclass, so it works before workflow.tasks exists.
+CREATE VIEW workflow.task_history WITH (security_invoker = true) AS
+  SELECT l.row_key ->> 'id'  AS task_id,
+         l.actor             AS user_id,
+         lower(l.operation)  AS action,
+         l.old_values,
+         l.new_values,
+         l.changed_at        AS created_at
+  FROM workflow.audit_log l
+  WHERE l.schema_name = 'workflow' AND l.table_name = 'tasks';
+COMMENT ON VIEW workflow.task_history IS
+  'History of workflow.tasks (audit it with workflow.enable_audit(''workflow.tasks'')): task_id, user_id (actor), action (insert/update/delete/truncate), old/new values, created_at.';
+GRANT SELECT ON workflow.task_history TO PUBLIC;
+
+CREATE FUNCTION workflow.purge_audit_log(older_than interval)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  removed bigint;
+BEGIN
+  IF older_than IS NULL THEN
+    RAISE EXCEPTION 'workflow.purge_audit_log: older_than must not be NULL' USING ERRCODE = '22004';
+  END IF;
+  IF older_than < interval '0' THEN
+    RAISE EXCEPTION 'workflow.purge_audit_log: older_than must not be negative, got %', older_than
+      USING ERRCODE = '22023';
+  END IF;
+  DELETE FROM workflow.audit_log WHERE changed_at < now() - older_than;
+  GET DIAGNOSTICS removed = ROW_COUNT;
+  RETURN removed;
+END;
+$$;
+COMMENT ON FUNCTION workflow.purge_audit_log(interval) IS
+  'Deletes log rows older than now() - older_than; returns how many. Only the log owner (or a role it grants) may run it.';
+REVOKE EXECUTE ON FUNCTION workflow.purge_audit_log(interval) FROM PUBLIC;

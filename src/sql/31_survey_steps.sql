@@ -1,0 +1,193 @@
+-- Survey steps, part 2: sessions (with a time zone), steps, the upserts, the
+-- weekly query, clean-up and the weekly completion view.
+
+CREATE TABLE workflow.survey_sessions (
+  session_id text PRIMARY KEY CHECK (session_id ~ '^[CGD][A-Z0-9]{8,20}$'),
+  time_zone  text NOT NULL DEFAULT 'UTC',
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE workflow.survey_sessions IS
+  'Survey sessions (chat channels) and the IANA time zone their weeks are cut in. Created on first upsert with time zone UTC.';
+
+-- One row per (session, week, step). week_start is the local Monday, in the
+-- session's time zone, of the week containing completed_at.
+CREATE TABLE workflow.survey_steps (
+  id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  session_id   text NOT NULL REFERENCES workflow.survey_sessions (session_id) ON DELETE CASCADE,
+  step_name    text NOT NULL REFERENCES workflow.survey_step_names (name) ON UPDATE CASCADE,
+  week_start   date NOT NULL CHECK (pg_catalog.date_part('isodow', week_start) = 1),
+  value        jsonb NOT NULL DEFAULT '{}',
+  completed_at timestamptz NOT NULL,
+  created_at   timestamptz NOT NULL DEFAULT now(),
+  updated_at   timestamptz NOT NULL DEFAULT now(),
+  CONSTRAINT survey_steps_session_week_step_key UNIQUE (session_id, week_start, step_name)
+);
+COMMENT ON TABLE workflow.survey_steps IS
+  'Completed survey steps: one row per session, week (Monday 00:00 to Monday 00:00 in the session''s time zone) and step.';
+
+SELECT pg_catalog.pg_extension_config_dump('workflow.survey_sessions', '');
+SELECT pg_catalog.pg_extension_config_dump('workflow.survey_steps', '');
+SELECT pg_catalog.pg_extension_config_dump('workflow.survey_steps_id_seq', '');
+
+-- The local Monday starting the week that contains `at` in time zone `zone`.
+CREATE FUNCTION workflow.survey_week_start(at timestamptz, zone text) RETURNS date
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+  RETURN pg_catalog.date_trunc('week', pg_catalog.timezone(zone, at))::pg_catalog.date;
+COMMENT ON FUNCTION workflow.survey_week_start(timestamptz, text) IS
+  'The local Monday (a date) starting the week that contains the instant in the given time zone.';
+
+CREATE FUNCTION workflow.set_session_timezone(session_id text, tz text)
+  RETURNS workflow.survey_sessions
+  LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+  v_session text;
+  v_zone text;
+  r workflow.survey_sessions;
+BEGIN
+  SELECT p.session_id INTO v_session FROM workflow.parse_session_id(set_session_timezone.session_id) p;
+  IF tz IS NULL THEN
+    RAISE EXCEPTION 'time zone must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF length(tz) <= 64 THEN
+    -- IANA names only (no abbreviations, offsets or POSIX strings); canonical spelling.
+    SELECT z.name INTO v_zone FROM pg_catalog.pg_timezone_names z
+     WHERE lower(z.name) = lower(btrim(tz)) AND z.name !~ '^(posix|right)/'
+     ORDER BY z.name = btrim(tz) DESC LIMIT 1;
+  END IF;
+  IF v_zone IS NULL THEN
+    RAISE EXCEPTION 'unknown time zone "%"', left(tz, 64)
+      USING ERRCODE = '22023', HINT = 'Use an IANA time zone name such as "Europe/Berlin" (see pg_timezone_names).';
+  END IF;
+  INSERT INTO workflow.survey_sessions AS s (session_id, time_zone) VALUES (v_session, v_zone)
+  ON CONFLICT (session_id) DO UPDATE SET time_zone = excluded.time_zone
+  RETURNING s.* INTO r;
+  RETURN r;
+END
+$$;
+COMMENT ON FUNCTION workflow.set_session_timezone(text, text) IS
+  'Sets (creating the session if needed) the IANA time zone a session''s weeks are cut in; returns the session row. Rows already written keep their week. 22023 on an invalid session id or unknown zone, 22004 on NULL.';
+
+CREATE FUNCTION workflow.upsert_survey_step(session_id text, step_name text,
+                                            value jsonb DEFAULT '{}',
+                                            completed_at timestamptz DEFAULT now())
+  RETURNS workflow.survey_steps
+  LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+  v_session text;
+  v_step text;
+  r workflow.survey_steps;
+BEGIN
+  SELECT p.session_id INTO v_session FROM workflow.parse_session_id(upsert_survey_step.session_id) p;
+  v_step := workflow.normalize_step_name(upsert_survey_step.step_name);
+  IF upsert_survey_step.value IS NULL THEN
+    RAISE EXCEPTION 'value must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF pg_column_size(upsert_survey_step.value) > 65536 THEN
+    RAISE EXCEPTION 'value is % bytes, at most 65536 are accepted', pg_column_size(upsert_survey_step.value)
+      USING ERRCODE = '22023';
+  END IF;
+  IF upsert_survey_step.completed_at IS NULL THEN
+    RAISE EXCEPTION 'completed_at must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF NOT isfinite(upsert_survey_step.completed_at) THEN
+    RAISE EXCEPTION 'completed_at "%" must be finite', upsert_survey_step.completed_at USING ERRCODE = '22023';
+  END IF;
+
+  INSERT INTO workflow.survey_sessions (session_id) VALUES (v_session) ON CONFLICT DO NOTHING;
+  INSERT INTO workflow.survey_steps AS t (session_id, step_name, week_start, value, completed_at)
+  SELECT v_session, v_step, workflow.survey_week_start(upsert_survey_step.completed_at, s.time_zone),
+         upsert_survey_step.value, upsert_survey_step.completed_at
+    FROM workflow.survey_sessions s WHERE s.session_id = v_session
+  ON CONFLICT (session_id, week_start, step_name) DO UPDATE
+    SET value = excluded.value, completed_at = excluded.completed_at, updated_at = now()
+  RETURNING t.* INTO r;
+  RETURN r;
+END
+$$;
+COMMENT ON FUNCTION workflow.upsert_survey_step(text, text, jsonb, timestamptz) IS
+  'Records a completed survey step: one row per (session, step, week in the session''s time zone); a second upsert in the same week updates the row. Validates and normalises the session id and step name. Returns the stored row. 22023/22004 on invalid input, nothing written.';
+
+CREATE FUNCTION workflow.upsert_survey_steps(steps jsonb) RETURNS integer
+  LANGUAGE c VOLATILE SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+  SET work_mem = '64MB'  -- the batch's de-duplicating sort stays in memory up to ~200k steps
+  AS 'MODULE_PATHNAME', 'workflow_upsert_survey_steps';
+COMMENT ON FUNCTION workflow.upsert_survey_steps(jsonb) IS
+  'Batch form of upsert_survey_step: a JSON array of {"session_id","step_name","value","completed_at"} objects (value defaults to {}, completed_at to now()). All or nothing: the first invalid element is named by its 0-based index and nothing is written. Elements for the same session, week and step collapse to the last one. Returns the number of rows written.';
+
+CREATE FUNCTION workflow.get_weekly_survey_steps(session_id text, week_of timestamptz DEFAULT now())
+  RETURNS SETOF workflow.survey_steps
+  LANGUAGE plpgsql STABLE SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+  v_session text;
+  v_zone text;
+BEGIN
+  SELECT p.session_id INTO v_session FROM workflow.parse_session_id(get_weekly_survey_steps.session_id) p;
+  IF week_of IS NULL THEN
+    RAISE EXCEPTION 'week_of must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF NOT isfinite(week_of) THEN
+    RAISE EXCEPTION 'week_of "%" must be finite', week_of USING ERRCODE = '22023';
+  END IF;
+  SELECT s.time_zone INTO v_zone FROM workflow.survey_sessions s WHERE s.session_id = v_session;
+  IF NOT FOUND THEN
+    RETURN;  -- a session with no steps yet
+  END IF;
+  RETURN QUERY
+    SELECT t.* FROM workflow.survey_steps t
+     WHERE t.session_id = v_session
+       AND t.week_start = workflow.survey_week_start(week_of, v_zone)
+     ORDER BY t.step_name;
+END
+$$;
+COMMENT ON FUNCTION workflow.get_weekly_survey_steps(text, timestamptz) IS
+  'The steps of a session in the week (Monday 00:00 to Monday 00:00 in the session''s time zone) containing week_of, ordered by step name; index-backed. Empty for an unknown session; 22023 on an invalid session id.';
+
+CREATE FUNCTION workflow.cleanup_survey_sessions(older_than interval) RETURNS integer
+  LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_cutoff timestamptz;
+  v_deleted integer;
+BEGIN
+  IF older_than IS NULL THEN
+    RAISE EXCEPTION 'older_than must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF older_than < interval '0' OR NOT isfinite(older_than) THEN
+    RAISE EXCEPTION 'older_than "%" must be a finite, non-negative interval', older_than USING ERRCODE = '22023';
+  END IF;
+  v_cutoff := now() - older_than;
+  DELETE FROM workflow.survey_sessions s
+   WHERE s.created_at < v_cutoff
+     AND NOT EXISTS (SELECT 1 FROM workflow.survey_steps t
+                      WHERE t.session_id = s.session_id AND t.completed_at >= v_cutoff);
+  GET DIAGNOSTICS v_deleted = ROW_COUNT;
+  RETURN v_deleted;
+END
+$$;
+COMMENT ON FUNCTION workflow.cleanup_survey_sessions(interval) IS
+  'Deletes sessions (and their steps) created before now() - older_than that have no step completed since then; returns the number of sessions deleted.';
+
+CREATE VIEW workflow.survey_weekly_completion AS
+  SELECT t.week_start, t.step_name, count(*)::integer AS sessions_completed
+    FROM workflow.survey_steps t
+   GROUP BY t.week_start, t.step_name;
+COMMENT ON VIEW workflow.survey_weekly_completion IS
+  'Per week (local Monday of each session''s own time zone) and step: how many sessions completed the step.';
+
+-- Writers and readers of survey data are granted explicitly by the administrator.
+REVOKE ALL ON FUNCTION workflow.set_session_timezone(text, text),
+  workflow.upsert_survey_step(text, text, jsonb, timestamptz),
+  workflow.upsert_survey_steps(jsonb),
+  workflow.get_weekly_survey_steps(text, timestamptz),
+  workflow.cleanup_survey_sessions(interval) FROM PUBLIC;

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# ctest client.cli: the `workflow` CLI end to end against DATABASE_URL, in its
+# own database: health, submit (3 stages), worker, watch, history, export.
+set -euo pipefail
+CLI=$1
+[ -n "${DATABASE_URL:-}" ] || { echo "FAIL: DATABASE_URL is not set"; exit 1; }
+DB=wf_client_cli_$$
+psql -qX "$DATABASE_URL" -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+trap 'psql -qX "$DATABASE_URL" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"' EXIT
+URL="${DATABASE_URL%/*}/$DB"
+q() { psql -qXAt "$URL" -c "$1"; }
+fail() { echo "FAIL: $*"; exit 1; }
+
+$CLI --db "$URL" health >/dev/null 2>&1 && fail "health must fail without the extension"
+q "CREATE EXTENSION workflow"
+q "SELECT workflow.enable_audit('workflow.jobs')" >/dev/null
+$CLI --db "$URL" health | grep -q "extension   ok" || fail "health"
+
+JOB=$($CLI --db "$URL" submit --type cli --tasks 30,20,10 --task-type noop --id cli-job-1)
+[ "$JOB" = cli-job-1 ] || fail "submit printed '$JOB'"
+$CLI --db "$URL" submit --id cli-job-1 --tasks 1 2>/dev/null && fail "duplicate id accepted"
+OUT=$($CLI --db "$URL" worker --concurrency 2 --batch 4 --until-job "$JOB")
+echo "$OUT" | grep -q '"completed":60' || fail "worker: $OUT"
+echo "$OUT" | grep -q '"stage_completions":3' || fail "worker stage completions: $OUT"
+[ "$(q "SELECT status FROM workflow.jobs WHERE id = 'cli-job-1'")" = completed ] || fail "job not completed"
+
+WATCH=$($CLI --db "$URL" watch "$JOB")
+echo "$WATCH" | grep -q "status completed" || fail "watch: $WATCH"
+[ "$(echo "$WATCH" | grep -c ' complete$')" = 3 ] || fail "watch shows 3 complete stages: $WATCH"
+$CLI --db "$URL" watch no-such-job 2>/dev/null && fail "watch of an unknown job must fail"
+
+HIST=$($CLI --db "$URL" history workflow.jobs '{"id": "cli-job-1"}')
+[ "$(echo "$HIST" | head -1 | grep -c '"operation":"INSERT"')" = 1 ] || fail "history: $HIST"
+echo "$HIST" | tail -1 | grep -q '"status":"completed"' || fail "history last: $HIST"
+
+CSV=$($CLI --db "$URL" export --query "SELECT id, status FROM workflow.jobs" --format csv 2>/dev/null)
+[ "$CSV" = "$(printf 'id,status\ncli-job-1,completed')" ] || fail "csv: $CSV"
+JSON=$($CLI --db "$URL" export --query "SELECT 'a\\b \"q\" ü' AS s" --format json 2>/dev/null)
+[ "$JSON" = '{"s":"a\\b \"q\" ü"}' ] || fail "json: $JSON"
+$CLI --db "$URL" export --table no_such_table 2>/dev/null && fail "export of a missing table must fail"
+echo "cli ok"

@@ -1,0 +1,169 @@
+// The worker loop: several workers run a three-stage job with fan-out to the
+// end (each task handled and completed once, each stage completed and advanced
+// once); handler failures are retried or fail the job; long tasks are heartbeated.
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "test_db.hpp"
+
+WFTEST_DATABASE("wf_client_worker");
+
+using namespace wftest;
+using namespace std::chrono_literals;
+namespace a = workflow::client::api;
+
+namespace {
+
+struct Run {
+  std::vector<WorkerStats> stats;
+  WorkerStats total() const {
+    WorkerStats t;
+    for (const auto& s : stats) {
+      t.claimed += s.claimed;
+      t.completed += s.completed;
+      t.failed += s.failed;
+      t.stage_completions += s.stage_completions;
+      t.advances += s.advances;
+      t.jobs_completed += s.jobs_completed;
+      t.heartbeats += s.heartbeats;
+    }
+    return t;
+  }
+};
+
+// Runs `n` workers until the job ends (wait_for_job), then stops them.
+Run run_workers(Client& client, const std::string& job, int n, WorkerOptions base,
+                TaskHandler handler, std::optional<std::string>* final_status = nullptr) {
+  std::atomic<bool> stop{false};
+  Run run;
+  run.stats.resize(n);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i) {
+    WorkerOptions o = base;
+    o.name = base.name + "-" + std::to_string(i);
+    threads.emplace_back([&, o, i] { run.stats[i] = Worker(client, o, handler).run(stop); });
+  }
+  const auto status = client.wait_for_job(job, 120s);
+  stop = true;
+  for (auto& t : threads) t.join();
+  if (final_status) *final_status = status;
+  return run;
+}
+
+}  // namespace
+
+TEST(ClientWorker, ThreeStageJobWithFanOutRunsToTheEndExactlyOnce) {
+  Client client(client_options(12));
+  const std::vector<int> sizes = {300, 200, 100};
+  const auto job = client.run([&](Connection& c) {
+    const auto id = a::create_job(c, "worker-test", json::object(), 3);
+    a::add_tasks(c, id, 1, "fan", std::vector<json>(sizes[0], json::object()));
+    return id;
+  });
+  std::mutex m;
+  std::map<std::string, int> handled;
+  WorkerOptions o;
+  o.name = "fan";
+  o.batch_size = 16;
+  o.task_types = {"fan"};
+  o.on_stage_complete = [&](Client& c, const std::string& job_id, int stage) {
+    if (stage < 3)
+      c.run([&](Connection& conn) {
+        return a::add_tasks(conn, job_id, stage + 1, "fan",
+                            std::vector<json>(sizes[stage], json::object()));
+      });
+  };
+  std::optional<std::string> status;
+  const auto run = run_workers(client, job, 4, o, [&](const Task& t) {
+    std::lock_guard g(m);
+    ++handled[t.id];
+    return json{{"stage", t.stage}};
+  }, &status);
+  EXPECT_EQ(status, std::optional<std::string>("completed"));
+  const auto total = run.total();
+  EXPECT_EQ(total.completed, 600u);
+  EXPECT_EQ(total.stage_completions, 3u);  // exactly one stage_complete=true per stage
+  EXPECT_EQ(total.advances, 3u);           // 1->2, 2->3, 3->done
+  EXPECT_EQ(total.jobs_completed, 1u);
+  EXPECT_EQ(handled.size(), 600u);
+  for (const auto& [id, n] : handled) EXPECT_EQ(n, 1) << id;
+  const auto completed = client.run([&](Connection& c) {
+    return c.query("SELECT count(*) FILTER (WHERE status = 'completed'), count(*) "
+                   "FROM workflow.tasks WHERE job_id = $1", {job});
+  });
+  EXPECT_EQ(completed.int64(0, 0), 600);
+  EXPECT_EQ(completed.int64(0, 1), 600);
+  for (const auto& k : client.run([&](Connection& c) { return a::check_invariants(c, job); }))
+    EXPECT_TRUE(k.ok) << k.name << ": " << k.detail;
+}
+
+TEST(ClientWorker, FailingHandlerIsRetriedThenSucceeds) {
+  Client client(client_options(6));
+  const auto job = client.run([&](Connection& c) {
+    const auto id = a::create_job(c, "worker-retry", json::object(), 1);
+    a::add_tasks(c, id, 1, "flaky", std::vector<json>(5, json::object()));
+    return id;
+  });
+  WorkerOptions o;
+  o.name = "flaky";
+  o.task_types = {"flaky"};
+  std::optional<std::string> status;
+  const auto run = run_workers(client, job, 2, o, [](const Task& t) -> json {
+    if (t.retry_count == 0 && t.task_index % 2 == 0) throw std::runtime_error("first try fails");
+    return json::object();
+  }, &status);
+  EXPECT_EQ(status, std::optional<std::string>("completed"));
+  EXPECT_EQ(run.total().failed, 3u);     // indices 0, 2, 4 on their first try
+  EXPECT_EQ(run.total().completed, 5u);
+  const auto retries = client.run([&](Connection& c) {
+    return c.query("SELECT sum(retry_count), string_agg(DISTINCT last_error, ',') "
+                   "FROM workflow.tasks WHERE job_id = $1", {job});
+  });
+  EXPECT_EQ(retries.int64(0, 0), 3);
+  EXPECT_EQ(retries.string(0, 1), "first try fails");
+}
+
+TEST(ClientWorker, PermanentErrorFailsTheJob) {
+  Client client(client_options(6));
+  const auto job = client.run([&](Connection& c) {
+    const auto id = a::create_job(c, "worker-dead", json::object(), 1);
+    a::add_tasks(c, id, 1, "dead", std::vector<json>(1, json::object()));
+    return id;
+  });
+  WorkerOptions o;
+  o.name = "dead";
+  o.task_types = {"dead"};
+  std::optional<std::string> status;
+  const auto run = run_workers(client, job, 1, o, [](const Task&) -> json {
+    throw permanent_task_error("input is unusable");
+  }, &status);
+  EXPECT_EQ(status, std::optional<std::string>("failed"));
+  EXPECT_EQ(run.total().failed, 1u);
+  EXPECT_EQ(run.total().completed, 0u);
+}
+
+TEST(ClientWorker, LongTaskIsHeartbeatedAndKeepsItsLease) {
+  Client client(client_options(6));
+  const auto job = client.run([&](Connection& c) {
+    const auto id = a::create_job(c, "worker-long", json::object(), 1);
+    a::add_tasks(c, id, 1, "long", std::vector<json>(1, json::object()));
+    return id;
+  });
+  WorkerOptions o;
+  o.name = "long";
+  o.task_types = {"long"};
+  o.lease = std::chrono::seconds(1);
+  o.heartbeat_every = 200ms;
+  std::atomic<int> calls{0};
+  std::optional<std::string> status;
+  // A second worker would reclaim the task if its 1 s lease were not extended.
+  const auto run = run_workers(client, job, 2, o, [&](const Task&) {
+    ++calls;
+    std::this_thread::sleep_for(2500ms);
+    return json::object();
+  }, &status);
+  EXPECT_EQ(status, std::optional<std::string>("completed"));
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_GE(run.total().heartbeats, 3u);
+}
