@@ -41,6 +41,7 @@ for c in "${CLIENTS[@]}"; do
     # Continue after the highest call number k used so far (k = index * 7919^-1
     # mod 300000): every call completes a new task.
     base=$(psql -XAtc "SELECT coalesce(max((task_index::bigint * 217679) % $TASKS) + 1, 0) FROM workflow.tasks WHERE job_id = 'bench-$d' AND status = 'completed'")
+    done_before=$(psql -XAtc "SELECT count(*) FROM workflow.tasks WHERE job_id = 'bench-$d' AND status = 'completed'")
     psql -Xqc "CHECKPOINT"
     out=$("$WF_PG_BINDIR/pgbench" -n -M prepared -c "$c" -j 2 -T "$SECONDS_PER_CELL" \
       -D n=-1 -D base="$base" -D clients="$c" -f "bench/engine/$d.pgbench" 2>&1) \
@@ -50,9 +51,16 @@ for c in "${CLIENTS[@]}"; do
     calls=$(echo "$out" | grep -oE 'number of transactions actually processed: [0-9]+' | grep -oE '[0-9]+$')
     done_now=$(psql -XAtc "SELECT count(*) FROM workflow.tasks WHERE job_id = 'bench-$d' AND status = 'completed'")
     RUNS[$d,$c]="${RUNS[$d,$c]:-} $tps"
-    # Every call must have completed a new task (no repeats, stage not exhausted).
     printf '  %-15s %3d clients: %8.0f tps (%s calls, %s tasks completed so far, failed %s)\n' \
       "$d" "$c" "$tps" "$calls" "$done_now" "$failed"
+    # Every call must have completed a new task: a call that found its task
+    # already done (stage exhausted, repeated index) would be a cheap no-op
+    # and inflate the figure, so such a run is refused, not reported.
+    if [ $((done_now - done_before)) -ne "$calls" ]; then
+      echo "INVALID: $calls calls completed $((done_now - done_before)) new tasks" \
+           "(stage of $TASKS exhausted? use shorter cells or fewer rounds)" >&2
+      exit 1
+    fi
   done
 done
 done
