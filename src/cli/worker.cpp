@@ -100,16 +100,7 @@ void add_worker(CLI::App& app, Global& g) {
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     client::WorkerStats total;
-    for (const auto& s : stats) {
-      total.claimed += s.claimed;
-      total.completed += s.completed;
-      total.failed += s.failed;
-      total.stage_completions += s.stage_completions;
-      total.advances += s.advances;
-      total.jobs_completed += s.jobs_completed;
-      total.heartbeats += s.heartbeats;
-      total.reconnects += s.reconnects;
-    }
+    for (const auto& s : stats) total += s;
     const auto m = c.pool().metrics();
     client::json out = {{"workers", a->concurrency},   {"seconds", secs},
                         {"claimed", total.claimed},    {"completed", total.completed},

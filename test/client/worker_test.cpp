@@ -19,15 +19,7 @@ struct Run {
   std::vector<WorkerStats> stats;
   WorkerStats total() const {
     WorkerStats t;
-    for (const auto& s : stats) {
-      t.claimed += s.claimed;
-      t.completed += s.completed;
-      t.failed += s.failed;
-      t.stage_completions += s.stage_completions;
-      t.advances += s.advances;
-      t.jobs_completed += s.jobs_completed;
-      t.heartbeats += s.heartbeats;
-    }
+    for (const auto& s : stats) t += s;
     return t;
   }
 };

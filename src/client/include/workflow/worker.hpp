@@ -46,6 +46,19 @@ struct WorkerStats {
   std::uint64_t jobs_completed = 0;
   std::uint64_t heartbeats = 0;
   std::uint64_t reconnects = 0;         // loop iterations that hit a connection error
+
+  // Adds another worker's counts (to total several workers' stats).
+  WorkerStats& operator+=(const WorkerStats& o) {
+    claimed += o.claimed;
+    completed += o.completed;
+    failed += o.failed;
+    stage_completions += o.stage_completions;
+    advances += o.advances;
+    jobs_completed += o.jobs_completed;
+    heartbeats += o.heartbeats;
+    reconnects += o.reconnects;
+    return *this;
+  }
 };
 
 using TaskHandler = std::function<json(const Task&)>;
