@@ -5,19 +5,7 @@
 # machine than the throughput run. Usage: bench/engine/cpu.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-DESIGNS=(native native_nocount plpgsql bare)
-TASKS=300000
-source scripts/lib/cluster.sh
-scripts/build
-trap cluster_stop EXIT
-cluster_start
-PSQL=(psql -X -q -v ON_ERROR_STOP=1)
-"${PSQL[@]}" -c "CREATE EXTENSION workflow" -f bench/engine/reference.sql
-for d in "${DESIGNS[@]}"; do
-  "${PSQL[@]}" -c "SELECT workflow.create_job('bench', '{}', 1, 'bench-$d')" \
-    -c "SELECT workflow.add_tasks('bench-$d', 1, 'bench', array_fill('{}'::jsonb, ARRAY[$TASKS]))" >/dev/null
-done
-"${PSQL[@]}" -c "INSERT INTO bench_ref.stage_counter VALUES ('bench-plpgsql', 1, $TASKS)" -c "VACUUM ANALYZE"
+source bench/engine/setup.sh
 declare -A SUM
 for round in 1 2 3; do
   for d in "${DESIGNS[@]}"; do

@@ -15,20 +15,8 @@ cd "$(dirname "$0")/../.."
 SECONDS_PER_CELL=${1:-6}
 ROUNDS=${2:-3}
 CLIENTS=(8 32 64)
-DESIGNS=(native native_nocount plpgsql bare)
-TASKS=300000
-source scripts/lib/cluster.sh
-scripts/build
-trap cluster_stop EXIT
-cluster_start
-PSQL=(psql -X -q -v ON_ERROR_STOP=1)
-"${PSQL[@]}" -c "CREATE EXTENSION workflow" -f bench/engine/reference.sql
-for d in "${DESIGNS[@]}"; do
-  "${PSQL[@]}" -c "SELECT workflow.create_job('bench', '{}', 1, 'bench-$d')" \
-    -c "SELECT workflow.add_tasks('bench-$d', 1, 'bench', array_fill('{}'::jsonb, ARRAY[$TASKS]))" >/dev/null
-done
-"${PSQL[@]}" -c "INSERT INTO bench_ref.stage_counter VALUES ('bench-plpgsql', 1, $TASKS)" \
-  -c "VACUUM ANALYZE" -c "CHECKPOINT"
+source bench/engine/setup.sh
+"${PSQL[@]}" -c "CHECKPOINT"
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GB RAM; $(psql -XAtc 'SELECT version()' | cut -d, -f1)"
 echo "settings: fsync=$(psql -XAtc 'SHOW fsync'), synchronous_commit=$(psql -XAtc 'SHOW synchronous_commit'), shared_buffers=$(psql -XAtc 'SHOW shared_buffers')"

@@ -1,0 +1,17 @@
+# Shared by run.sh and cpu.sh (sourced from the repository root): builds,
+# starts a throw-away cluster (stopped on exit) and loads one 300k-task stage
+# per design, plus the PL/pgSQL reference's counter row.
+DESIGNS=(native native_nocount plpgsql bare)
+TASKS=300000
+source scripts/lib/cluster.sh
+scripts/build
+trap cluster_stop EXIT
+cluster_start
+PSQL=(psql -X -q -v ON_ERROR_STOP=1)
+"${PSQL[@]}" -c "CREATE EXTENSION workflow" -f bench/engine/reference.sql
+for d in "${DESIGNS[@]}"; do
+  "${PSQL[@]}" -c "SELECT workflow.create_job('bench', '{}', 1, 'bench-$d')" \
+    -c "SELECT workflow.add_tasks('bench-$d', 1, 'bench', array_fill('{}'::jsonb, ARRAY[$TASKS]))" >/dev/null
+done
+"${PSQL[@]}" -c "INSERT INTO bench_ref.stage_counter VALUES ('bench-plpgsql', 1, $TASKS)" \
+  -c "VACUUM ANALYZE"
