@@ -58,6 +58,34 @@ DROP TABLE audit_h.older;
 SELECT count(*) AS kept_after_drop FROM workflow.audit_log
 WHERE schema_name = 'audit_h' AND table_name IN ('old', 'older');
 
+-- a change of primary key: logged under both keys, so row_as_of is right for
+-- each; in one statement that shifts keys, the row leaving key 2 is logged
+-- before the row arriving at key 2 (a DEFERRABLE primary key, which the
+-- relcache does not report as the primary key, is the key all the same)
+CREATE TABLE audit_h.seat (id int PRIMARY KEY DEFERRABLE, holder text, note text);
+SELECT workflow.enable_audit('audit_h.seat');
+INSERT INTO audit_h.seat VALUES (1, 'ann', 'n1'), (2, 'bob', 'n2');
+SELECT clock_timestamp() AS k0 \gset
+UPDATE audit_h.seat SET id = id + 1;  -- statement level: 1 -> 2, 2 -> 3
+SELECT clock_timestamp() AS k1 \gset
+SELECT row_key, old_values, new_values FROM workflow.row_history('audit_h.seat', '{"id": 2}');
+SELECT 'key 1 before' AS at, workflow.row_as_of('audit_h.seat', '{"id": 1}', :'k0')
+UNION ALL SELECT 'key 1 after', workflow.row_as_of('audit_h.seat', '{"id": 1}', :'k1')
+UNION ALL SELECT 'key 2 before', workflow.row_as_of('audit_h.seat', '{"id": 2}', :'k0')
+UNION ALL SELECT 'key 2 after', workflow.row_as_of('audit_h.seat', '{"id": 2}', :'k1')
+UNION ALL SELECT 'key 3 after', workflow.row_as_of('audit_h.seat', '{"id": 3}', :'k1');
+-- every current row is rebuilt exactly from its history
+SELECT s.id, workflow.row_as_of('audit_h.seat', jsonb_build_object('id', s.id), clock_timestamp())
+       = to_jsonb(s) AS rebuilt_exactly
+FROM audit_h.seat s ORDER BY s.id;
+-- row-level mode logs the same two entries for a key change
+SELECT workflow.enable_audit('audit_h.seat', statement_level => false);
+UPDATE audit_h.seat SET id = 10, note = 'moved' WHERE id = 3;
+SELECT row_key, old_values, new_values FROM workflow.audit_log
+WHERE schema_name = 'audit_h' AND table_name = 'seat' AND operation = 'UPDATE' ORDER BY id;
+SELECT workflow.row_as_of('audit_h.seat', '{"id": 3}', clock_timestamp()) AS key_3_gone,
+       workflow.row_as_of('audit_h.seat', '{"id": 10}', clock_timestamp()) AS key_10;
+
 -- task_history: the task model's view over the log of workflow.tasks
 SELECT column_name, data_type FROM information_schema.columns
 WHERE table_schema = 'workflow' AND table_name = 'task_history' ORDER BY ordinal_position;

@@ -3,6 +3,7 @@
 
 extern "C" {
 #include "access/htup_details.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "nodes/makefuncs.h"
 #include "nodes/pg_list.h"
@@ -16,6 +17,7 @@ extern "C" {
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/relcache.h"
+#include "utils/syscache.h"
 }
 
 #include <cstring>
@@ -67,13 +69,34 @@ bool is_excluded(Trigger* trigger, const char* name) {
   return false;
 }
 
+// Columns of the primary key, as attribute numbers offset like
+// RelationGetIndexAttrBitmap's. Read from pg_index directly: the relcache's
+// primary-key bitmap leaves out a DEFERRABLE primary key.
+Bitmapset* primary_key_columns(Relation rel) {
+  Bitmapset* columns = nullptr;
+  List* indexes = RelationGetIndexList(rel);
+  ListCell* cell;
+  foreach (cell, indexes) {
+    HeapTuple tuple = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(cell)));
+    if (!HeapTupleIsValid(tuple)) continue;
+    Form_pg_index index = reinterpret_cast<Form_pg_index>(GETSTRUCT(tuple));
+    if (index->indisprimary)
+      for (int k = 0; k < index->indnkeyatts; ++k)
+        columns = bms_add_member(columns,
+                                 index->indkey.values[k] - FirstLowInvalidHeapAttributeNumber);
+    ReleaseSysCache(tuple);
+  }
+  list_free(indexes);
+  return columns;
+}
+
 // Builds the metadata in its own context (child of CacheMemoryContext).
 RelationInfo* build(Trigger* trigger, Relation rel) {
   MemoryContext context = AllocSetContextCreate(CacheMemoryContext, "workflow audit relation",
                                                 ALLOCSET_SMALL_SIZES);
   MemoryContext old = MemoryContextSwitchTo(context);
   TupleDesc desc = RelationGetDescr(rel);
-  Bitmapset* key_attrs = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_PRIMARY_KEY);
+  Bitmapset* key_attrs = primary_key_columns(rel);
 
   RelationInfo* info = static_cast<RelationInfo*>(palloc0(sizeof(RelationInfo)));
   info->trigger_oid = trigger->tgoid;

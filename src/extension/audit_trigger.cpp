@@ -56,17 +56,40 @@ void log_whole_row(LogWriter* w, const RelationInfo* info, Operation op, const D
   MemoryContextSwitchTo(old);
 }
 
+bool column_changed(const ColumnInfo& col, Datum a, bool a_null, Datum b, bool b_null) {
+  if (a_null || b_null) return a_null != b_null;
+  return !same_value(col, a, b);
+}
+
+bool key_changed(const RelationInfo* info, const Datum* old_values, const bool* old_null,
+                 const Datum* new_values, const bool* new_null) {
+  for (int i = 0; i < info->natts; ++i)
+    if (info->columns[i].is_key &&
+        column_changed(info->columns[i], old_values[i], old_null[i], new_values[i], new_null[i]))
+      return true;
+  return false;
+}
+
+// Which log rows an UPDATE writes. A change of primary key is logged under
+// both keys: under the old key the changed columns (the row "moves away"),
+// under the new key the changed columns' old values and the whole new row
+// (its history there starts complete), so row_as_of is right for both keys.
+enum class UpdateEntry { under_old_key, under_new_key };
+
 // Logs the changed, non-excluded columns; nothing when there are none.
-void log_update(LogWriter* w, const RelationInfo* info, const Datum* old_values,
-                const bool* old_null, const Datum* new_values, const bool* new_null) {
+// Returns whether the primary key changed.
+bool log_update(LogWriter* w, const RelationInfo* info, const Datum* old_values,
+                const bool* old_null, const Datum* new_values, const bool* new_null,
+                UpdateEntry entry) {
   int first_changed = -1;
   for (int i = 0; i < info->natts && first_changed < 0; ++i) {
     const ColumnInfo& col = info->columns[i];
-    if (col.skip || (old_null[i] && new_null[i])) continue;
-    if (old_null[i] != new_null[i] || !same_value(col, old_values[i], new_values[i]))
+    if (!col.skip && column_changed(col, old_values[i], old_null[i], new_values[i], new_null[i]))
       first_changed = i;
   }
-  if (first_changed < 0) return;
+  if (first_changed < 0) return false;
+  const bool moved = key_changed(info, old_values, old_null, new_values, new_null);
+  if (entry == UpdateEntry::under_new_key && !moved) return false;
 
   MemoryContext old = MemoryContextSwitchTo(w->batch_context);
   JsonbParseState* before;
@@ -75,17 +98,23 @@ void log_update(LogWriter* w, const RelationInfo* info, const Datum* old_values,
   object_begin(&after);
   for (int i = first_changed; i < info->natts; ++i) {
     const ColumnInfo& col = info->columns[i];
-    if (col.skip || (old_null[i] && new_null[i])) continue;
-    if (i != first_changed && old_null[i] == new_null[i] &&
-        same_value(col, old_values[i], new_values[i]))
+    if (col.skip || !column_changed(col, old_values[i], old_null[i], new_values[i], new_null[i]))
       continue;
     object_add(&before, col, old_values[i], old_null[i]);
     object_add(&after, col, new_values[i], new_null[i]);
   }
-  Datum key = row_object(info, new_values, new_null, Pick::key);
-  writer_add(w, info, Operation::update, key, false, object_end(&before), false,
-             object_end(&after), false);
+  Datum old_diff = object_end(&before);
+  Datum new_diff = object_end(&after);
+  if (entry == UpdateEntry::under_old_key) {
+    writer_add(w, info, Operation::update, row_object(info, old_values, old_null, Pick::key),
+               false, old_diff, false, new_diff, false);
+  } else {
+    writer_add(w, info, Operation::update, row_object(info, new_values, new_null, Pick::key),
+               false, old_diff, false, row_object(info, new_values, new_null, Pick::all_logged),
+               false);
+  }
   MemoryContextSwitchTo(old);
+  return moved;
 }
 
 // Positions a private read pointer of a transition table at its start, so
@@ -96,7 +125,10 @@ void rewind_transition_table(Tuplestorestate* table) {
   tuplestore_rescan(table);
 }
 
-void log_statement(LogWriter* w, const RelationInfo* info, Operation op, TriggerData* td) {
+// One pass over the transition tables. For UPDATE, entry picks which log
+// rows are written; returns whether any updated row changed its key.
+bool log_transition_tables(LogWriter* w, const RelationInfo* info, Operation op,
+                           TriggerData* td, UpdateEntry entry) {
   TupleDesc desc = RelationGetDescr(td->tg_relation);
   Tuplestorestate* old_table = td->tg_oldtable;
   Tuplestorestate* new_table = td->tg_newtable;
@@ -104,6 +136,7 @@ void log_statement(LogWriter* w, const RelationInfo* info, Operation op, Trigger
   TupleTableSlot* new_slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
   if (old_table) rewind_transition_table(old_table);
   if (new_table) rewind_transition_table(new_table);
+  bool any_moved = false;
   for (;;) {
     bool have_old = old_table && tuplestore_gettupleslot(old_table, true, false, old_slot);
     bool have_new = new_table && tuplestore_gettupleslot(new_table, true, false, new_slot);
@@ -113,8 +146,8 @@ void log_statement(LogWriter* w, const RelationInfo* info, Operation op, Trigger
     if (op == Operation::update) {
       // Both tables get one tuple per updated row, in the same order.
       if (!have_old || !have_new) elog(ERROR, "workflow audit: transition tables out of step");
-      log_update(w, info, old_slot->tts_values, old_slot->tts_isnull, new_slot->tts_values,
-                 new_slot->tts_isnull);
+      any_moved |= log_update(w, info, old_slot->tts_values, old_slot->tts_isnull,
+                              new_slot->tts_values, new_slot->tts_isnull, entry);
     } else if (have_new) {
       log_whole_row(w, info, op, new_slot->tts_values, new_slot->tts_isnull);
     } else {
@@ -125,6 +158,15 @@ void log_statement(LogWriter* w, const RelationInfo* info, Operation op, Trigger
   if (new_table) tuplestore_select_read_pointer(new_table, 0);
   ExecDropSingleTupleTableSlot(old_slot);
   ExecDropSingleTupleTableSlot(new_slot);
+  return any_moved;
+}
+
+// Rows that changed their key are logged under their new keys in a second
+// pass, after every row's entry under its old key: in `SET id = id + 1` the
+// row that moves away from key 2 is logged before the row that moves into it.
+void log_statement(LogWriter* w, const RelationInfo* info, Operation op, TriggerData* td) {
+  if (log_transition_tables(w, info, op, td, UpdateEntry::under_old_key))
+    log_transition_tables(w, info, op, td, UpdateEntry::under_new_key);
 }
 
 void log_row(LogWriter* w, const RelationInfo* info, Operation op, TriggerData* td) {
@@ -136,7 +178,8 @@ void log_row(LogWriter* w, const RelationInfo* info, Operation op, TriggerData* 
     Datum* b_values = static_cast<Datum*>(palloc(sizeof(Datum) * desc->natts));
     bool* b_null = static_cast<bool*>(palloc(sizeof(bool) * desc->natts));
     heap_deform_tuple(td->tg_newtuple, desc, b_values, b_null);
-    log_update(w, info, a_values, a_null, b_values, b_null);
+    if (log_update(w, info, a_values, a_null, b_values, b_null, UpdateEntry::under_old_key))
+      log_update(w, info, a_values, a_null, b_values, b_null, UpdateEntry::under_new_key);
   } else {
     log_whole_row(w, info, op, a_values, a_null);
   }

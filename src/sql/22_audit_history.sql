@@ -82,7 +82,13 @@ BEGIN
       WHEN 'INSERT' THEN state := key || event.new_values;
       -- An UPDATE of a row that existed before auditing began: only the key
       -- and the changed columns are known.
-      WHEN 'UPDATE' THEN state := coalesce(state, key) || event.new_values;
+      WHEN 'UPDATE' THEN
+        state := coalesce(state, key) || event.new_values;
+        -- A change of primary key moved the row away from this key (the
+        -- trigger logs it again under the new key, with the whole row).
+        IF NOT state @> key THEN
+          state := NULL;
+        END IF;
       ELSE state := NULL;  -- DELETE, TRUNCATE
     END CASE;
   END LOOP;
