@@ -23,6 +23,9 @@ SHLIB_LINK += -lstdc++
 # The JIT bitcode step would compile C++ without our flags; we do not ship bitcode.
 override with_llvm = no
 
+# Track header dependencies (.deps/*.Po), so changing a header rebuilds its users.
+override autodepend = yes
+
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
