@@ -6,6 +6,7 @@ extern "C" {
 #include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_sequence.h"
 #include "commands/sequence.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
@@ -13,6 +14,7 @@ extern "C" {
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 }
 
@@ -51,6 +53,24 @@ void statement_values(LogWriter* w) {
   w->have_statement_values = true;
 }
 
+int64 sequence_increment(Oid sequence) {
+  HeapTuple tuple = SearchSysCache1(SEQRELID, ObjectIdGetDatum(sequence));
+  if (!HeapTupleIsValid(tuple)) return 0;
+  int64 increment = reinterpret_cast<Form_pg_sequence>(GETSTRUCT(tuple))->seqincrement;
+  ReleaseSysCache(tuple);
+  return increment;
+}
+
+// One nextval per kIdBlock log rows (per trigger call at least).
+int64 next_log_id(LogWriter* w) {
+  if (w->ids_left == 0) {
+    w->next_id = nextval_internal(w->sequence, false);
+    w->ids_left = kIdBlock;
+  }
+  --w->ids_left;
+  return w->next_id++;
+}
+
 }  // namespace
 
 void writer_open(LogWriter* w) {
@@ -63,7 +83,7 @@ void writer_open(LogWriter* w) {
                     errmsg("workflow.audit_log or its sequence is missing")));
   w->log = table_open(log_oid, RowExclusiveLock);
   if (RelationGetDescr(w->log)->natts != kLogColumns ||
-      w->log->rd_rel->relkind != RELKIND_RELATION)
+      w->log->rd_rel->relkind != RELKIND_RELATION || sequence_increment(w->sequence) != kIdBlock)
     ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                     errmsg("workflow.audit_log does not have the shape this library writes"),
                     errhint("Update the workflow extension to the library's version.")));
@@ -91,7 +111,7 @@ void writer_add(LogWriter* w, const RelationInfo* info, core::audit::Operation o
   bool* nulls = slot->tts_isnull;
   std::string_view op_name = core::audit::operation_name(op);
   memset(nulls, 0, sizeof(bool) * kLogColumns);
-  values[kId] = Int64GetDatum(nextval_internal(w->sequence, false));
+  values[kId] = Int64GetDatum(next_log_id(w));
   values[kRelid] = ObjectIdGetDatum(info->relid);
   values[kSchemaName] = info->schema_name;
   values[kTableName] = info->table_name;

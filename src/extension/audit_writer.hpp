@@ -16,10 +16,14 @@ extern "C" {
 namespace workflow::audit {
 
 inline constexpr int kBatchRows = 500;
+// Log ids taken per nextval: the sequence's INCREMENT BY (src/sql/20_audit_log.sql).
+inline constexpr int64 kIdBlock = 512;
 
 struct LogWriter {
   Relation log;
   Oid sequence;
+  int64 next_id;   // next id of the current block
+  int64 ids_left;  // ids left in it
   EState* estate;
   ResultRelInfo* result_rel;
   BulkInsertState bulk;

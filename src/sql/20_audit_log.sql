@@ -4,10 +4,12 @@
 -- ---------------------------------------------------------------------------
 
 -- One row per audited row change (or TRUNCATE). The native trigger fills id
--- from the sequence in the order the changes are logged, so ORDER BY id is the
--- order of changes to a row (a later change to a row waits for the earlier
--- one's commit, then takes a larger id).
-CREATE SEQUENCE workflow.audit_log_id_seq;
+-- in the order the changes are logged, so ORDER BY id is the order of changes
+-- to a row (a later change to a row waits for the earlier one's commit, then
+-- takes a larger id). Each trigger call takes one block of 512 ids with one
+-- nextval (INCREMENT BY 512; kIdBlock in src/extension/audit_writer.hpp) and
+-- numbers its rows within it: ids are unique and ordered, not dense.
+CREATE SEQUENCE workflow.audit_log_id_seq INCREMENT BY 512;
 
 CREATE TABLE workflow.audit_log (
   -- Unique by construction (only the trigger writes, each row takes its own
