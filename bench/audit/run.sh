@@ -4,6 +4,11 @@
 #   PL/pgSQL to_jsonb(OLD)/to_jsonb(NEW) audit, native set_updated_at,
 #   PL/pgSQL updated_at, contrib moddatetime; each REPS times, median reported;
 #   then single-row UPDATE latency with and without audit (pgbench).
+#   Design alternatives for the log's key index (analysis of the 1.6x target,
+#   bench/RESULTS.md section 2): no key index, only a btree on id (the
+#   cheapest index PostgreSQL can maintain per row), a BRIN bloom key index
+#   (maintained later by autovacuum), and the shipped design with a log that
+#   already holds a 1M-row history; then row_history latency, hash vs BRIN.
 # Usage: bench/audit/run.sh [rows=1000000] [reps=3] [pgbench_seconds=20]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -14,7 +19,7 @@ source scripts/lib/cluster.sh
 scripts/build
 trap cluster_stop EXIT
 cluster_start
-export PGDATABASE=postgres
+export PGDATABASE=postgres PGOPTIONS="-c client_min_messages=warning"
 P() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
 P -c "CREATE EXTENSION workflow" -f bench/audit/reference.sql >/dev/null
 TICK_MS=$((1000 / $(getconf CLK_TCK)))
@@ -24,9 +29,19 @@ CREATE FUNCTION bench_cpu_ms() RETURNS bigint LANGUAGE sql AS \$\$
   FROM pg_read_file('/proc/' || pg_backend_pid() || '/stat') AS s \$\$;
 SQL
 
+# The shipped key index of the log, restored before every timing (the
+# design-alternative variants drop or replace it).
+KEY_INDEX=$(P -At -c "SELECT indexdef FROM pg_indexes WHERE schemaname = 'workflow' AND indexname = 'audit_log_row_idx'")
+BRIN_KEY_INDEX="CREATE INDEX audit_log_row_idx ON workflow.audit_log USING brin
+  (jsonb_hash_extended(row_key, relid::bigint) int8_bloom_ops(n_distinct_per_range = 200))
+  WITH (pages_per_range = 4, autosummarize = on)"
+
 # Fresh table of $ROWS rows, vacuumed, checkpointed: every timing starts alike.
+# $1: SQL run before the checkpoint, one statement per line.
 fresh_table() {
   P >/dev/null <<SQL
+DROP INDEX IF EXISTS workflow.audit_log_row_idx, workflow.audit_log_id_only_idx;
+$KEY_INDEX;
 DROP TABLE IF EXISTS bench;
 CREATE TABLE bench (id int PRIMARY KEY, status text NOT NULL, counter int NOT NULL,
                     payload text, updated_at timestamptz NOT NULL DEFAULT now());
@@ -34,7 +49,7 @@ INSERT INTO bench SELECT g, 'pending', 0, md5(g::text), now() FROM generate_seri
 TRUNCATE workflow.audit_log, bench_plpgsql_log;
 VACUUM ANALYZE bench; VACUUM workflow.audit_log; VACUUM bench_plpgsql_log;
 SQL
-  [ -n "$1" ] && P -c "$1" >/dev/null
+  [ -n "$1" ] && P <<<"$1" >/dev/null
   P -c "CHECKPOINT" >/dev/null
 }
 
@@ -62,8 +77,21 @@ declare -A SETUP=(
   [native_updated_at]="CREATE TRIGGER u BEFORE UPDATE ON bench FOR EACH ROW EXECUTE FUNCTION workflow.set_updated_at()"
   [plpgsql_updated_at]="CREATE TRIGGER u BEFORE UPDATE ON bench FOR EACH ROW EXECUTE FUNCTION bench_plpgsql_updated_at()"
   [moddatetime]="CREATE TRIGGER u BEFORE UPDATE ON bench FOR EACH ROW EXECUTE FUNCTION moddatetime(updated_at)"
+  # Design alternatives (the log's key index), native audit in each.
+  [alt_no_key_index]="DROP INDEX workflow.audit_log_row_idx;
+SELECT workflow.enable_audit('bench')"
+  [alt_id_btree_only]="DROP INDEX workflow.audit_log_row_idx;
+CREATE INDEX audit_log_id_only_idx ON workflow.audit_log (id);
+SELECT workflow.enable_audit('bench')"
+  [alt_brin_key_index]="DROP INDEX workflow.audit_log_row_idx;
+$BRIN_KEY_INDEX;
+SELECT workflow.enable_audit('bench')"
+  [alt_grown_log]="SELECT workflow.enable_audit('bench');
+UPDATE bench SET counter = counter - 1;
+VACUUM bench"
 )
-ORDER=(none native_audit native_audit_row plpgsql_audit native_updated_at plpgsql_updated_at moddatetime)
+ORDER=(none native_audit native_audit_row plpgsql_audit native_updated_at plpgsql_updated_at moddatetime
+       alt_no_key_index alt_id_btree_only alt_brin_key_index alt_grown_log)
 declare -A WALL CPU
 for rep in $(seq 1 "$REPS"); do     # interleaved, so drift hits every variant alike
   for v in "${ORDER[@]}"; do
@@ -97,3 +125,25 @@ for v in none native_audit native_audit_row plpgsql_audit; do
   printf '%-20s latency average %s\n' "$v" "$lat"
 done
 rm -f /tmp/wf_bench_one.$$.sql
+
+# History lookup latency: the same 5M-row log (5 UPDATEs of 1M rows) with the
+# shipped hash key index and with the BRIN alternative; 200 random keys each.
+lookup_ms() {
+  P -At <<SQL | awk '/^Time:/ {t += $2; n++} END {printf "%.3f", t / n}'
+\\timing on
+$(for i in $(seq 200); do echo "SELECT count(*) FROM workflow.row_history('bench', jsonb_build_object('id', $(( (i * 7919) % ROWS + 1 ))));"; done)
+SQL
+}
+echo "# row_history latency on a 5-update history of $ROWS rows (mean of 200 random keys)"
+for v in hash brin; do
+  setup="SELECT workflow.enable_audit('bench')"
+  [ $v = brin ] && setup="DROP INDEX workflow.audit_log_row_idx;
+$BRIN_KEY_INDEX;
+$setup"
+  fresh_table "$setup"
+  for i in 1 2 3 4 5; do P -c "UPDATE bench SET counter = counter + 1" >/dev/null; done
+  P -c "VACUUM workflow.audit_log" >/dev/null   # BRIN: summarises the ranges, as autovacuum would
+  printf '%-20s %s rows in the log, row_history %s ms\n' "$v" \
+    "$(P -At -c 'SELECT count(*) FROM workflow.audit_log')" "$(lookup_ms)"
+done
+fresh_table ""
