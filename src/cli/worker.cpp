@@ -40,7 +40,7 @@ void add_worker(CLI::App& app, Global& g) {
     double exit_when_idle = 0;
     std::string until_job;
     std::vector<std::string> types;
-    bool one_transaction = false;
+    bool transaction_per_task = false;
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("--name", a->name, "worker name prefix (default host:pid)");
@@ -49,8 +49,8 @@ void add_worker(CLI::App& app, Global& g) {
   cmd->add_option("--lease", a->lease_s, "task lease in seconds")->check(CLI::Range(1, 86400));
   cmd->add_option("--types", a->types, "only these task types")->delimiter(',');
   cmd->add_option("--exit-when-idle", a->exit_when_idle, "exit after this many idle seconds");
-  cmd->add_flag("--one-transaction", a->one_transaction,
-                "complete each batch in one transaction (fewer WAL flushes)");
+  cmd->add_flag("--transaction-per-task", a->transaction_per_task,
+                "complete each task in its own transaction (default: one complete_tasks statement per batch)");
   cmd->add_option("--until-job", a->until_job, "exit when this job has ended");
   cmd->callback([&g, a] {
     std::signal(SIGINT, on_signal);
@@ -75,7 +75,7 @@ void add_worker(CLI::App& app, Global& g) {
       w.lease = std::chrono::seconds(a->lease_s);
       w.stop_after_idle = std::chrono::milliseconds(static_cast<long>(a->exit_when_idle * 1000));
       w.on_stage_complete = fan_out_next_stage;
-      w.one_transaction_per_batch = a->one_transaction;
+      w.transaction_per_task = a->transaction_per_task;
       threads.emplace_back([&c, &stats, i, w] {
         client::Worker worker(c, w, run_builtin);
         try {

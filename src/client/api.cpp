@@ -136,18 +136,43 @@ StageCompletion complete_task(Connection& c, const std::string& task_id,
 }
 
 std::vector<StageCompletion> complete_tasks(Connection& c,
-                                            const std::vector<TaskCompletion>& batch,
-                                            bool one_transaction) {
+                                            const std::vector<TaskCompletion>& batch) {
+  std::vector<std::string> jobs, tasks, stages, results;
+  jobs.reserve(batch.size());
+  tasks.reserve(batch.size());
+  stages.reserve(batch.size());
+  results.reserve(batch.size());
+  for (const auto& t : batch) {
+    jobs.push_back(t.job_id);
+    tasks.push_back(t.task_id);
+    stages.push_back(std::to_string(t.stage));
+    results.push_back(t.result_data.dump());  // as complete_task: a null json is jsonb 'null'
+  }
+  Result r = c.query(
+      "SELECT stage_complete, job_id "
+      "FROM workflow.complete_tasks($1::text[], $2::text[], $3::int[], $4::jsonb[])",
+      {p(text_array(jobs)), p(text_array(tasks)), p(text_array(stages)), p(text_array(results))});
+  if (r.rows() != static_cast<int>(batch.size()))
+    throw sql_error("XX000", "complete_tasks returned " + std::to_string(r.rows()) + " rows for " +
+                                 std::to_string(batch.size()) + " tasks");
+  std::vector<StageCompletion> out(batch.size());
+  for (int i = 0; i < r.rows(); ++i) {
+    out[i].stage_complete = r.boolean(i, 0);
+    out[i].remaining_tasks = out[i].stage_complete ? 0 : -1;
+    out[i].job_id = r.string(i, 1);
+  }
+  return out;
+}
+
+std::vector<StageCompletion> complete_tasks_each(Connection& c,
+                                                 const std::vector<TaskCompletion>& batch) {
   std::vector<Params> params;
   params.reserve(batch.size());
   for (const auto& t : batch)
     params.push_back({p(t.task_id), p(t.job_id), p(t.stage), p(t.result_data)});
   std::vector<StageCompletion> out;
   out.reserve(batch.size());
-  // Each completion commits on its own (the engine holds its slot/stage row
-  // locks to commit: one transaction over the batch would hold them for the
-  // whole batch, serialise workers and deadlock), still in one round trip.
-  for (const auto& r : c.pipeline(kComplete, params, /*separate_transactions=*/!one_transaction))
+  for (const auto& r : c.pipeline(kComplete, params, /*separate_transactions=*/true))
     out.push_back(read_completion(r));
   return out;
 }

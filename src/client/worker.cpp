@@ -1,8 +1,6 @@
 #include "workflow/worker.hpp"
 
-#include <algorithm>
 #include <condition_variable>
-#include <tuple>
 #include <mutex>
 #include <thread>
 
@@ -64,12 +62,14 @@ void Worker::flush(WorkerStats& stats) {
     std::vector<StageCompletion> answers;
     try {
       answers = client_.run([&](Connection& c) {
-        return api::complete_tasks(c, unacked_, options_.one_transaction_per_batch);
+        return options_.transaction_per_task ? api::complete_tasks_each(c, unacked_)
+                                             : api::complete_tasks(c, unacked_);
       });
     } catch (const sql_error& e) {
       if (is_retryable(e)) throw;
-      // One task was refused (e.g. its job was cancelled meanwhile); the others
-      // committed. Repeat one by one (idempotent) to collect every answer.
+      // One task was refused (e.g. its job was cancelled meanwhile): the batch
+      // statement wrote nothing (per task: the others committed). Repeat one by
+      // one (idempotent) to complete the others and collect every answer.
       for (const auto& t : unacked_) {
         try {
           answers.push_back(client_.run([&](Connection& c) {
@@ -119,13 +119,6 @@ int Worker::run_once(WorkerStats& stats) {
     }
   }
 
-  if (options_.one_transaction_per_batch)
-    std::sort(done.begin(), done.end(), [](const TaskCompletion& a, const TaskCompletion& b) {
-      // Slot order (task_index % slot_count; 256 is add_tasks' default) so two
-      // batches never take the same slot locks in opposite orders.
-      const int sa = a.task_index % 256, sb = b.task_index % 256;
-      return std::tie(a.job_id, a.stage, sa, a.task_index) < std::tie(b.job_id, b.stage, sb, b.task_index);
-    });
   unacked_ = std::move(done);  // kept if a call below fails
   for (const auto& f : failures) {
     client_.run([&](Connection& c) {

@@ -17,3 +17,24 @@ COMMENT ON FUNCTION workflow.complete_task_and_check_stage(text, text, int, json
   'the stage. remaining_tasks: unfinished tasks of the stage at the time of the call (sum of its slot '
   'counters, O(slot_count)); with count_remaining => false it is not counted (NULL, or 0 when the stage is '
   'complete), which halves the cost of the call. P0002 unknown task, 22023 wrong stage, 55000 failed/cancelled task.';
+
+-- The batch form (src/extension/engine_complete_batch.cpp): one call, one
+-- statement, one transaction for many tasks of any jobs and stages.
+CREATE FUNCTION workflow.complete_tasks(job_ids text[], task_ids text[], stages int[],
+                                        results jsonb[] DEFAULT NULL)
+RETURNS TABLE(job_id text, task_id text, stage int, stage_complete boolean)
+LANGUAGE c VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+ROWS 32
+AS 'MODULE_PATHNAME', 'workflow_complete_tasks';
+COMMENT ON FUNCTION workflow.complete_tasks(text[], text[], int[], jsonb[]) IS
+  'Completes many tasks (element i: task_ids[i] of job_ids[i] in stages[i], result results[i]) in one '
+  'statement and transaction: the batch form of complete_task_and_check_stage, with the same exactly-once '
+  'stage completion whatever the concurrency (also mixed with single completes); locks are taken in one '
+  'global order (tasks by job and id, then slots, then stages), so concurrent batches do not deadlock. '
+  'Returns one row per element in input order; stage_complete is true for the task recorded as its stage''s '
+  'completer, also when the batch is repeated (a repeat writes nothing). All or nothing: any refused element '
+  'fails the whole call and nothing is written: 22004 NULL array or element, 22023 empty or unequal arrays, '
+  'more than 10000 elements, a task twice, a wrong stage; P0002 unknown task; 55000 failed/cancelled task. '
+  'results may be NULL (no results).';

@@ -76,6 +76,7 @@ BEGIN
       'workflow.claim_tasks(text,integer,text[],interval)',
       'workflow.heartbeat_task(text,text,text,interval)',
       'workflow.complete_task_and_check_stage(text,text,integer,jsonb,boolean)',
+      'workflow.complete_tasks(text[],text[],integer[],jsonb[])',
       'workflow.fail_task(text,text,text,boolean,interval,interval)',
       'workflow.cancel_job(text,text)',
       'workflow.advance_job_stage(text,integer,integer,jsonb)',

@@ -79,16 +79,42 @@ TEST_F(ClientApi, ClaimHeartbeatCompleteAndTheStageCompleteAnswer) {
   EXPECT_EQ(r0.remaining_tasks, 2);
   EXPECT_EQ(sqlstate_of([&] { a::complete_task(c(), "no-such-task", job, 1, {}); }), "P0002");
   EXPECT_EQ(sqlstate_of([&] { a::complete_task(c(), tasks[1].id, job, 2, {}); }), "22023");
-  // The last two in one pipelined round trip: exactly one says the stage is complete.
-  auto answers = a::complete_tasks(c(), {{tasks[1].id, job, 1, {}}, {tasks[2].id, job, 1, {}}});
+  // A batch with one refused task writes nothing (all or nothing), whatever the error.
+  EXPECT_EQ(sqlstate_of([&] { a::complete_tasks(c(), {{tasks[1].id, job, 1, {}}, {"bad", job, 1, {}}}); }),
+            "P0002");
+  EXPECT_EQ(sqlstate_of([&] { a::complete_tasks(c(), {{tasks[1].id, job, 1, {}}, {tasks[2].id, job, 2, {}}}); }),
+            "22023");
+  EXPECT_EQ(sqlstate_of([&] { a::complete_tasks(c(), {{tasks[1].id, job, 1, {}}, {tasks[1].id, job, 1, {}}}); }),
+            "22023");
+  EXPECT_EQ(sqlstate_of([&] { a::complete_tasks(c(), {}); }), "22023");
+  EXPECT_EQ(a::job_progress(c(), job).at(0).completed_tasks, 1);
+  // The last two in one statement (results with quotes and unicode survive the
+  // array literal): answers in input order, exactly one says the stage is complete.
+  const json tricky = {{"q", "it's \"quoted\" \\ {a,b} \u00e9"}};
+  auto answers = a::complete_tasks(c(), {{tasks[2].id, job, 1, tricky}, {tasks[1].id, job, 1, {}}});
   ASSERT_EQ(answers.size(), 2u);
-  EXPECT_FALSE(answers[0].stage_complete);
-  EXPECT_TRUE(answers[1].stage_complete);
-  EXPECT_EQ(answers[1].remaining_tasks, 0);
-  // A repeat (a retry after a lost reply) gives the same answer and writes nothing.
-  EXPECT_TRUE(a::complete_task(c(), tasks[2].id, job, 1, {}).stage_complete);
+  EXPECT_EQ(answers[0].job_id, job);
+  EXPECT_NE(answers[0].stage_complete, answers[1].stage_complete);
+  const std::size_t completer = answers[0].stage_complete ? 0 : 1;
+  EXPECT_EQ(answers[completer].remaining_tasks, 0);
+  EXPECT_EQ(answers[1 - completer].remaining_tasks, -1);
+  EXPECT_EQ(json::parse(c().query("SELECT result_data FROM workflow.tasks WHERE job_id = $1 AND id = $2",
+                                  {job, tasks[2].id}).text(0, 0)),
+            tricky);
+  // A repeat (a retry after a lost reply) gives the same answers and writes nothing.
+  auto again = a::complete_tasks(c(), {{tasks[2].id, job, 1, tricky}, {tasks[1].id, job, 1, {}}});
+  EXPECT_EQ(again[0].stage_complete, answers[0].stage_complete);
+  EXPECT_EQ(again[1].stage_complete, answers[1].stage_complete);
+  const std::string completer_id = completer == 0 ? tasks[2].id : tasks[1].id;
+  EXPECT_TRUE(a::complete_task(c(), completer_id, job, 1, {}).stage_complete);
   EXPECT_FALSE(a::complete_task(c(), tasks[0].id, job, 1, {}).stage_complete);
-  EXPECT_EQ(sqlstate_of([&] { a::complete_tasks(c(), {{tasks[0].id, job, 1, {}}, {"bad", job, 1, {}}}); }),
+  // One transaction per task (pipelined): the same answers; one refused task
+  // does not stop the others, the first error is thrown.
+  auto each = a::complete_tasks_each(c(), {{tasks[0].id, job, 1, {}}, {completer_id, job, 1, {}}});
+  ASSERT_EQ(each.size(), 2u);
+  EXPECT_FALSE(each[0].stage_complete);
+  EXPECT_TRUE(each[1].stage_complete);
+  EXPECT_EQ(sqlstate_of([&] { a::complete_tasks_each(c(), {{tasks[0].id, job, 1, {}}, {"bad", job, 1, {}}}); }),
             "P0002");
 
   auto progress = a::job_progress(c(), job);

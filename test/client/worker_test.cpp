@@ -159,3 +159,39 @@ TEST(ClientWorker, LongTaskIsHeartbeatedAndKeepsItsLease) {
   EXPECT_EQ(calls.load(), 1);
   EXPECT_GE(run.total().heartbeats, 3u);
 }
+
+// A batch with a task the server refuses (its job was cancelled while the
+// handler ran): complete_tasks writes nothing, the worker then completes the
+// others one by one, so the other job still runs to its end.
+TEST(ClientWorker, RefusedTaskInABatchDoesNotLoseTheOthers) {
+  Client client(client_options(6));
+  std::string keep, cancelled;
+  client.run([&](Connection& c) {
+    keep = a::create_job(c, "worker-mixed", json::object(), 1);
+    cancelled = a::create_job(c, "worker-mixed", json::object(), 1);
+    a::add_tasks(c, keep, 1, "mixed", std::vector<json>(3, json::object()));
+    a::add_tasks(c, cancelled, 1, "mixed", std::vector<json>(3, json::object()));
+  });
+  WorkerOptions o;
+  o.name = "mixed";
+  o.task_types = {"mixed"};
+  o.batch_size = 10;  // all six tasks in one batch
+  std::atomic<int> handled{0};
+  std::optional<std::string> status;
+  const auto run = run_workers(client, keep, 1, o, [&](const Task& t) {
+    if (t.job_id == cancelled)
+      client.run([&](Connection& c) { return a::cancel_job(c, cancelled, std::string("test")); });
+    ++handled;
+    return json::object();
+  }, &status);
+  EXPECT_EQ(status, std::optional<std::string>("completed"));
+  EXPECT_EQ(handled.load(), 6);  // the six tasks were handled in the run
+  EXPECT_EQ(run.total().stage_completions, 1u);
+  const auto counts = client.run([&](Connection& c) {
+    return c.query("SELECT count(*) FILTER (WHERE job_id = $1 AND status = 'completed'), "
+                   "count(*) FILTER (WHERE job_id = $2 AND status = 'cancelled') FROM workflow.tasks",
+                   {keep, cancelled});
+  });
+  EXPECT_EQ(counts.int64(0, 0), 3);
+  EXPECT_EQ(counts.int64(0, 1), 3);
+}

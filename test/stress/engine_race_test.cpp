@@ -4,6 +4,15 @@
 //                       order (plus duplicate completions): exactly one
 //                       stage_complete = true per stage, every task completed
 //                       once, exactly one NOTIFY per stage, invariants hold.
+//  BatchStorm           the same with complete_tasks: 12 connections send
+//                       batches of random size (1..40 tasks of any stages,
+//                       random order), 4 send single completes; 20% of
+//                       tasks are sent again by another connection: exactly
+//                       one stage_complete = true per stage, the recorded
+//                       completer; no error (no deadlock) anywhere.
+//  BatchOverlap         every one of 16 connections completes every task of
+//                       20 stages in its own order (batches and singles):
+//                       the same counts, and no deadlock.
 //  FanOutWhileCompleting stages filled by several add_tasks calls from
 //                       producer threads while consumers claim and complete:
 //                       exactly one completer (a task or the seal) per stage,
@@ -215,6 +224,165 @@ TEST_F(EngineRace, CompletionStorm) {
   }
   EXPECT_EQ(notified.size(), stages.size());
   EXPECT_EQ(std::set<std::string>(notified.begin(), notified.end()).size(), stages.size());
+}
+
+// Postgres array literal of plain identifiers (the test's ids need no escaping).
+std::string array_literal(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) out += (i ? ",\"" : "\"") + items[i] + "\"";
+  return out + "}";
+}
+
+// Jobs `prefix-N` of kStages stages of 1..max_tasks tasks each, slot counts
+// that make slots shared by many tasks (1, 2) or few (64).
+std::vector<std::vector<Task>> make_batch_stages(Conn& setup, const std::string& prefix, int jobs,
+                                                 int stages_per_job, int max_tasks, std::mt19937& rng) {
+  const int slot_choices[] = {1, 2, 7, 64};
+  std::vector<std::vector<Task>> stages;
+  for (int j = 0; j < jobs; ++j) {
+    std::string job = prefix + "-" + std::to_string(j);
+    setup.exec("SELECT workflow.create_job('bstorm', '{}', $1, $2)", {std::to_string(stages_per_job), job});
+    for (int s = 1; s <= stages_per_job; ++s) {
+      int n = 1 + static_cast<int>(rng() % max_tasks);
+      setup.exec(
+          "SELECT workflow.add_tasks($1, $2, 'work', "
+          "array_fill('{}'::jsonb, ARRAY[$3::int]), slot_count => $4)",
+          {job, std::to_string(s), std::to_string(n), std::to_string(slot_choices[rng() % 4])});
+      std::vector<Task> tasks;
+      for (int i = 0; i < n; ++i) tasks.push_back({job + ":" + std::to_string(s) + ":" + std::to_string(i), job, s});
+      stages.push_back(tasks);
+    }
+  }
+  return stages;
+}
+
+// Completes `work` on one connection: one task per call (single) or in
+// shuffled batches of 1..40 tasks (complete_tasks); records every
+// stage_complete = true answer as "job:stage" -> task.
+struct Told {
+  std::mutex m;
+  std::map<std::string, std::multiset<std::string>> tasks;
+  std::atomic<long> single_calls{0}, batch_calls{0}, batched_tasks{0};
+  void add(const std::string& job, const std::string& stage, const std::string& task) {
+    std::lock_guard<std::mutex> g(m);
+    tasks[job + ":" + stage].insert(task);
+  }
+};
+
+void complete_all(Conn& c, const std::vector<Task>& work, bool single, std::mt19937& rng, Told& told) {
+  for (size_t pos = 0; pos < work.size();) {
+    if (single) {
+      const Task& t = work[pos++];
+      Result r = c.exec("SELECT stage_complete FROM workflow.complete_task_and_check_stage($1, $2, $3, NULL, false)",
+                        {t.id, t.job, std::to_string(t.stage)});
+      ++told.single_calls;
+      if (std::string(PQgetvalue(r.get(), 0, 0)) == "t") told.add(t.job, std::to_string(t.stage), t.id);
+      continue;
+    }
+    size_t n = std::min(work.size() - pos, static_cast<size_t>(1 + rng() % 40));
+    std::vector<Task> batch(work.begin() + pos, work.begin() + pos + n);
+    pos += n;
+    std::shuffle(batch.begin(), batch.end(), rng);
+    std::vector<std::string> jobs, ids, stage_nos;
+    for (const Task& t : batch) {
+      jobs.push_back(t.job);
+      ids.push_back(t.id);
+      stage_nos.push_back(std::to_string(t.stage));
+    }
+    Result r = c.exec("SELECT job_id, task_id, stage, stage_complete FROM workflow.complete_tasks($1, $2, $3)",
+                      {array_literal(jobs), array_literal(ids), array_literal(stage_nos)});
+    ++told.batch_calls;
+    told.batched_tasks += static_cast<long>(n);
+    if (PQntuples(r.get()) != static_cast<int>(n)) throw std::runtime_error("complete_tasks: wrong row count");
+    for (int row = 0; row < PQntuples(r.get()); ++row) {
+      if (ids[row] != PQgetvalue(r.get(), row, 1)) throw std::runtime_error("complete_tasks: rows out of order");
+      if (std::string(PQgetvalue(r.get(), row, 3)) == "t")
+        told.add(PQgetvalue(r.get(), row, 0), PQgetvalue(r.get(), row, 2), PQgetvalue(r.get(), row, 1));
+    }
+  }
+}
+
+// Exactly one task per stage was told "stage complete", it is the recorded
+// completer, and every send of it was told so (a repeat answers the same),
+// never a send of another task. Every task is completed, every stage too.
+void expect_told_once(Conn& setup, const std::string& prefix, const std::vector<std::vector<Task>>& stages,
+                      Told& told, std::map<std::string, int>& sends, size_t total_tasks) {
+  EXPECT_EQ(told.tasks.size(), stages.size());
+  for (const auto& [stage, tasks] : told.tasks) {
+    const std::string first = *tasks.begin();
+    EXPECT_EQ(tasks.count(first), tasks.size()) << stage << ": two different tasks were told";
+    EXPECT_EQ(static_cast<int>(tasks.size()), sends[first]) << stage << ": " << first;
+    auto sep = stage.rfind(':');
+    std::string completer = setup.scalar(
+        "SELECT coalesce(completed_by_task, '(none)') FROM workflow.stages WHERE job_id = $1 AND stage = $2",
+        {stage.substr(0, sep), stage.substr(sep + 1)});
+    EXPECT_EQ(completer, first) << stage;
+  }
+  EXPECT_EQ(setup.scalar("SELECT count(*) FROM workflow.tasks WHERE job_id LIKE $1 AND status = 'completed'",
+                         {prefix + "-%"}),
+            std::to_string(total_tasks));
+  EXPECT_EQ(setup.scalar("SELECT count(*) FROM workflow.stages WHERE job_id LIKE $1 AND completed_at IS NOT NULL",
+                         {prefix + "-%"}),
+            std::to_string(stages.size()));
+}
+
+TEST_F(EngineRace, BatchStorm) {
+  Conn setup(kDatabase);
+  std::mt19937 rng(20261124);
+  constexpr int kSingleThreads = 4;  // threads 0..3 complete one task per call
+  auto stages = make_batch_stages(setup, "bstorm", 60, 4, 80, rng);  // 240 stages
+  // Dealt round-robin as in CompletionStorm; 20% of tasks go to a second
+  // thread too (never twice to the same thread: a batch holds a task once).
+  std::shuffle(stages.begin(), stages.end(), rng);
+  std::vector<std::vector<Task>> work(kThreads);
+  std::map<std::string, int> sends;  // task -> times it is sent
+  size_t dealt = 0, total_tasks = 0;
+  for (auto& st : stages) {
+    std::shuffle(st.begin(), st.end(), rng);
+    for (const Task& t : st) {
+      work[dealt % kThreads].push_back(t);
+      ++sends[t.id];
+      if (rng() % 100 < 20) {
+        work[(dealt + 1 + rng() % (kThreads - 1)) % kThreads].push_back(t);
+        ++sends[t.id];
+      }
+      ++dealt;
+      ++total_tasks;
+    }
+  }
+  Told told;
+  run_threads(kThreads, [&](int i, Conn& c) {
+    std::mt19937 local(1000 + i);
+    complete_all(c, work[i], i < kSingleThreads, local, told);
+  });
+  ASSERT_GT(told.single_calls.load(), 0);
+  ASSERT_GT(told.batch_calls.load(), 0);
+  ASSERT_GT(told.single_calls.load() + told.batched_tasks.load(), static_cast<long>(total_tasks));  // duplicates
+  expect_told_once(setup, "bstorm", stages, told, sends, total_tasks);
+  expect_invariants(setup, "bstorm-%");
+}
+
+//  BatchOverlap: every thread completes EVERY task of 20 stages, in its own
+//  random order (4 threads one by one, 12 in random batches): the batches
+//  overlap heavily, so they would deadlock (40P01, an error here) unless
+//  they lock tasks, slots and stages in one global order.
+TEST_F(EngineRace, BatchOverlap) {
+  Conn setup(kDatabase);
+  std::mt19937 rng(20261125);
+  auto stages = make_batch_stages(setup, "boverlap", 10, 2, 120, rng);
+  std::vector<Task> all;
+  for (const auto& st : stages) all.insert(all.end(), st.begin(), st.end());
+  std::map<std::string, int> sends;
+  for (const Task& t : all) sends[t.id] = kThreads;
+  Told told;
+  run_threads(kThreads, [&](int i, Conn& c) {
+    std::mt19937 local(2000 + i);
+    std::vector<Task> mine = all;
+    std::shuffle(mine.begin(), mine.end(), local);
+    complete_all(c, mine, i < 4, local, told);
+  });
+  expect_told_once(setup, "boverlap", stages, told, sends, all.size());
+  expect_invariants(setup, "boverlap-%");
 }
 
 TEST_F(EngineRace, FanOutWhileCompleting) {

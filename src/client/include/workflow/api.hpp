@@ -29,16 +29,21 @@ bool heartbeat_task(Connection& c, const std::string& task_id, const std::string
                     std::chrono::seconds lease = std::chrono::minutes(5));
 StageCompletion complete_task(Connection& c, const std::string& task_id,
                               const std::string& job_id, int stage, const json& result_data);
-// Many completions in one round trip (pipeline mode), each its own
-// transaction; answers in input order. If one fails, the others still commit
-// and the first error is thrown (repeat them one by one to get their answers).
-// one_transaction = true: the whole batch commits as one transaction (one WAL
-// flush instead of one per task; all or nothing). Faster while concurrent
-// batches touch different slots of a stage (batch * workers <= the stage's
-// slot count); a deadlock with another batch (40P01) is retried by Client::run.
+// Many completions (any jobs and stages) in ONE statement,
+// workflow.complete_tasks: one round trip, one transaction; answers in input
+// order (remaining_tasks is -1, not counted, except 0 for a stage's completer).
+// All or nothing: when the server refuses one task (P0002 unknown, 22023 wrong
+// stage or a task twice, 55000 failed/cancelled, e.g. its job was cancelled
+// meanwhile) nothing is written and that error is thrown; complete the
+// others one by one (complete_task) if you need to. Repeating a batch after a
+// lost reply is safe and gives the same answers.
 std::vector<StageCompletion> complete_tasks(Connection& c,
-                                            const std::vector<TaskCompletion>& batch,
-                                            bool one_transaction = false);
+                                            const std::vector<TaskCompletion>& batch);
+// The same completions as single complete_task calls, pipelined (one round
+// trip), each in its own transaction: one refused task does not stop the
+// others (the first error is thrown after all ran). Slower (a commit per task).
+std::vector<StageCompletion> complete_tasks_each(Connection& c,
+                                                 const std::vector<TaskCompletion>& batch);
 FailOutcome fail_task(Connection& c, const std::string& task_id, const std::string& job_id,
                       const std::string& error, bool retryable = true);
 bool cancel_job(Connection& c, const std::string& job_id,

@@ -36,7 +36,7 @@ struct Job {
 // one completion per stage (the caller then advances the job).
 struct StageCompletion {
   bool stage_complete = false;
-  int remaining_tasks = 0;
+  int remaining_tasks = 0;  // complete_task; -1 (not counted) from complete_tasks unless stage_complete
   std::string job_id;
 };
 
@@ -45,7 +45,7 @@ struct TaskCompletion {  // one element of a batched complete
   std::string job_id;
   int stage = 0;
   json result_data;
-  int task_index = -1;  // optional: lets a one-transaction batch lock slots in order
+  int task_index = -1;  // optional, informational (the server orders a batch's locks itself)
 };
 
 struct FailOutcome {

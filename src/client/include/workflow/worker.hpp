@@ -30,9 +30,10 @@ struct WorkerOptions {
   std::chrono::milliseconds heartbeat_every{0};         // 0 = lease / 3
   std::chrono::milliseconds idle_sleep{50};             // wait when nothing was claimed
   std::chrono::milliseconds stop_after_idle{0};         // > 0: return after idling this long
-  // Complete each batch in one transaction (see api::complete_tasks); the
-  // batch is sorted by (job, stage, index) first so batches lock slots in one order.
-  bool one_transaction_per_batch = false;
+  // By default a batch completes in one statement and transaction
+  // (api::complete_tasks); true: one transaction per task, pipelined
+  // (api::complete_tasks_each; a commit per task, slower, see bench/RESULTS.md).
+  bool transaction_per_task = false;
   // Called once per completed stage, before the job is advanced. Idempotent work only.
   std::function<void(Client&, const std::string& job_id, int stage)> on_stage_complete;
 };
