@@ -27,9 +27,12 @@ void add_export(CLI::App& app, Global& g);
 
 // Fan-out convention of `submit --tasks a,b,c`: the job's parameters carry
 // "stage_tasks": [a, b, c]; when stage s completes, stage s+1 gets its tasks.
+// An empty stage is complete as soon as it is sealed, and no task completion
+// will report it: the caller that sealed it advances the job past it.
 void fan_out_next_stage(client::Client& c, const std::string& job_id, int stage);
 // Adds `count` tasks to a stage in chunks, sealing with the last chunk.
-void add_stage_tasks(client::Client& c, const std::string& job_id, int stage,
+// Returns true when sealing completed the stage (count == 0).
+bool add_stage_tasks(client::Client& c, const std::string& job_id, int stage,
                      const std::string& task_type, int count);
 
 }  // namespace workflow::cli

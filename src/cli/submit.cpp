@@ -7,12 +7,10 @@
 
 namespace workflow::cli {
 
-void add_stage_tasks(client::Client& c, const std::string& job_id, int stage,
+bool add_stage_tasks(client::Client& c, const std::string& job_id, int stage,
                      const std::string& task_type, int count) {
-  if (count == 0) {  // an empty stage: sealing it completes it
-    c.run([&](client::Connection& conn) { return client::api::seal_stage(conn, job_id, stage); });
-    return;
-  }
+  if (count == 0)  // an empty stage: sealing it completes it
+    return c.run([&](client::Connection& conn) { return client::api::seal_stage(conn, job_id, stage); });
   constexpr int kChunk = 5000;  // one add_tasks statement per chunk, sealed with the last
   for (int start = 0; start < count; start += kChunk) {
     const int n = std::min(kChunk, count - start);
@@ -25,15 +23,37 @@ void add_stage_tasks(client::Client& c, const std::string& job_id, int stage,
       return client::api::add_tasks(conn, job_id, stage, task_type, params, last, start);
     });
   }
+  return false;
 }
+
+namespace {
+
+// Compare-and-set: a repeat, or another caller's advance, loses harmlessly.
+void advance(client::Client& c, const std::string& job_id, int from, int to) {
+  c.run([&](client::Connection& conn) {
+    return client::api::advance_job_stage(conn, job_id, from, to, client::json::object());
+  });
+}
+
+}  // namespace
 
 void fan_out_next_stage(client::Client& c, const std::string& job_id, int stage) {
   const auto job = c.run([&](client::Connection& conn) { return client::api::get_job(conn, job_id); });
   if (!job || !job->parameters.contains("stage_tasks")) return;
   const auto& counts = job->parameters["stage_tasks"];
-  if (stage < 1 || stage >= static_cast<int>(counts.size())) return;  // no next stage
+  const int stages = static_cast<int>(counts.size());
   const std::string type = job->parameters.value("task_type", std::string("noop"));
-  add_stage_tasks(c, job_id, stage + 1, type, counts[stage].get<int>());
+  int at = stage;  // the job's stage, once this call has advanced it
+  for (int s = std::max(stage, 1); s < stages; ++s) {
+    if (!add_stage_tasks(c, job_id, s + 1, type, counts[s].get<int>())) break;
+    // Stage s + 1 was empty, so it is complete already: advance into it (the
+    // caller's own advance of `stage` then loses) and try the next one.
+    advance(c, job_id, s, s + 1);
+    at = s + 1;
+  }
+  // Past empty stages: on to the next stage with tasks, or (the last stage
+  // was empty) to the job's end.
+  if (at > stage) advance(c, job_id, at, at + 1);
 }
 
 void add_submit(CLI::App& app, Global& g) {
@@ -66,7 +86,11 @@ void add_submit(CLI::App& app, Global& g) {
     const auto job_id = c.run([&](client::Connection& conn) {
       return client::api::create_job(conn, a->job_type, params, static_cast<int>(counts.size()), id);
     });
-    add_stage_tasks(c, job_id, 1, a->task_type, counts[0]);
+    if (add_stage_tasks(c, job_id, 1, a->task_type, counts[0])) {
+      // Stage 1 is empty, so complete: no worker will hear of it.
+      fan_out_next_stage(c, job_id, 1);
+      advance(c, job_id, 1, 2);
+    }
     fmt::print("{}\n", job_id);
   });
 }

@@ -38,4 +38,14 @@ CSV=$($CLI --db "$URL" export --query "SELECT id, status FROM workflow.jobs" --f
 JSON=$($CLI --db "$URL" export --query "SELECT 'a\\b \"q\" ü' AS s" --format json 2>/dev/null)
 [ "$JSON" = '{"s":"a\\b \"q\" ü"}' ] || fail "json: $JSON"
 $CLI --db "$URL" export --table no_such_table 2>/dev/null && fail "export of a missing table must fail"
+# Empty stages are complete once sealed: submit and the worker advance past
+# them (first, middle, last, and a job of empty stages only).
+for spec in 0,5 5,0,5 5,0 0,0; do
+  J=$($CLI --db "$URL" submit --type cli --tasks "$spec" --task-type noop --id "cli-empty-$spec")
+  timeout 30 $CLI --db "$URL" worker --concurrency 1 --batch 4 --until-job "$J" >/dev/null \
+    || fail "worker did not see job $J (--tasks $spec) end"
+  [ "$(q "SELECT status || ':' || stage FROM workflow.jobs WHERE id = '$J'")" = "completed:$(tr -cd , <<<"$spec" | wc -c | awk '{print $1 + 1}')" ] \
+    || fail "job with --tasks $spec: $(q "SELECT status, stage FROM workflow.jobs WHERE id = '$J'")"
+done
+
 echo "cli ok"
