@@ -178,10 +178,12 @@ std::vector<StageCompletion> complete_tasks_each(Connection& c,
 }
 
 FailOutcome fail_task(Connection& c, const std::string& task_id, const std::string& job_id,
-                      const std::string& error, bool retryable) {
+                      const std::string& error, bool retryable,
+                      const std::optional<std::string>& worker) {
   Result r = c.query(
-      "SELECT will_retry, retry_at, job_failed FROM workflow.fail_task($1, $2, $3, $4::boolean)",
-      {p(task_id), p(job_id), p(error), p(retryable)});
+      "SELECT will_retry, retry_at, job_failed FROM workflow.fail_task($1, $2, $3, $4::boolean, "
+      "worker => $5)",
+      {p(task_id), p(job_id), p(error), p(retryable), p(worker)});
   require_row(r, "fail_task");
   FailOutcome f;
   f.will_retry = r.boolean(0, 0);

@@ -122,7 +122,7 @@ int Worker::run_once(WorkerStats& stats) {
   unacked_ = std::move(done);  // kept if a call below fails
   for (const auto& f : failures) {
     client_.run([&](Connection& c) {
-      return api::fail_task(c, f.task->id, f.task->job_id, f.error, f.retryable);
+      return api::fail_task(c, f.task->id, f.task->job_id, f.error, f.retryable, options_.name);
     });
     ++stats.failed;
   }

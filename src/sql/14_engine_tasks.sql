@@ -105,7 +105,8 @@ COMMENT ON FUNCTION workflow.retry_delay(int, interval, interval, boolean) IS
 
 CREATE FUNCTION workflow.fail_task(task_id text, job_id text, error text, retryable boolean DEFAULT true,
                                    backoff_base interval DEFAULT '2 seconds',
-                                   backoff_cap interval DEFAULT '1 hour')
+                                   backoff_cap interval DEFAULT '1 hour',
+                                   worker text DEFAULT NULL)
 RETURNS TABLE(will_retry boolean, retry_at timestamptz, job_failed boolean)
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -120,6 +121,9 @@ BEGIN
   PERFORM workflow._engine_check_not_null('retryable', retryable);
   PERFORM workflow._engine_check_not_null('backoff_base', backoff_base);
   PERFORM workflow._engine_check_not_null('backoff_cap', backoff_cap);
+  IF worker IS NOT NULL THEN
+    PERFORM workflow._engine_check_text('worker', worker);
+  END IF;
   IF length(error) > 10000 THEN
     RAISE EXCEPTION 'error is too long (% characters, at most 10000)', length(error)
       USING ERRCODE = '22023';
@@ -135,6 +139,16 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION 'task % of job % not found', quote_literal(task_id), quote_literal(job_id)
       USING ERRCODE = 'P0002';
+  END IF;
+  -- With worker: only that worker's claim can fail. Anything else is a
+  -- repeat after a lost reply (or a lease that was lost): answer the task's
+  -- state and write nothing, so one failed attempt counts once.
+  IF worker IS NOT NULL AND t.status IN ('queued', 'claimed', 'failed')
+     AND NOT (t.status = 'claimed' AND t.claimed_by = worker) THEN
+    RETURN QUERY SELECT t.status <> 'failed',
+                        CASE WHEN t.status = 'queued' THEN t.run_after END,
+                        (SELECT j.status = 'failed' FROM workflow.jobs j WHERE j.id = fail_task.job_id);
+    RETURN;
   END IF;
   IF t.status NOT IN ('queued', 'claimed') THEN
     RAISE EXCEPTION 'task % is %, it cannot fail', quote_literal(task_id), t.status
@@ -160,7 +174,9 @@ BEGIN
   RETURN QUERY SELECT false, NULL::timestamptz, true;
 END;
 $$;
-COMMENT ON FUNCTION workflow.fail_task(text, text, text, boolean, interval, interval) IS
+COMMENT ON FUNCTION workflow.fail_task(text, text, text, boolean, interval, interval, text) IS
   'Records a failed attempt. Retryable and retry_count < max_retries: the task is queued again after '
   'retry_delay(retry_count + 1) (exponential, jittered). Otherwise the task is dead (failed), the job fails, '
-  'its unfinished tasks are cancelled and workflow_job_complete is notified.';
+  'its unfinished tasks are cancelled and workflow_job_complete is notified. With worker, only a task claimed '
+  'by that worker fails; a repeat (task already queued again or failed, or claimed by another worker) writes '
+  'nothing and answers the task''s state, so a retried call counts the attempt once.';

@@ -77,7 +77,7 @@ BEGIN
       'workflow.heartbeat_task(text,text,text,interval)',
       'workflow.complete_task_and_check_stage(text,text,integer,jsonb,boolean)',
       'workflow.complete_tasks(text[],text[],integer[],jsonb[])',
-      'workflow.fail_task(text,text,text,boolean,interval,interval)',
+      'workflow.fail_task(text,text,text,boolean,interval,interval,text)',
       'workflow.cancel_job(text,text)',
       'workflow.advance_job_stage(text,integer,integer,jsonb)',
       'workflow.check_job_completion(text)',

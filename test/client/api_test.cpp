@@ -167,6 +167,20 @@ TEST_F(ClientApi, FailRetriesThenFailsTheJob) {
   EXPECT_EQ(sqlstate_of([&] { a::fail_task(c(), tasks[1].id, job, "again"); }), "55000");
 }
 
+TEST_F(ClientApi, FailByWorkerCountsARepeatOnce) {
+  const auto job = new_job(1);
+  a::add_tasks(c(), job, 1, "fail-w", params(1));
+  auto tasks = a::claim_tasks(c(), "w1", 1, {"fail-w"});
+  ASSERT_EQ(tasks.size(), 1u);
+  const auto first = a::fail_task(c(), tasks[0].id, job, "transient", true, "w1");
+  const auto repeat = a::fail_task(c(), tasks[0].id, job, "transient", true, "w1");  // lost reply
+  EXPECT_TRUE(first.will_retry);
+  EXPECT_TRUE(repeat.will_retry);
+  EXPECT_EQ(repeat.retry_at, first.retry_at);
+  EXPECT_EQ(count("SELECT retry_count FROM workflow.tasks WHERE id = $1", {tasks[0].id}), 1);
+  EXPECT_EQ(sqlstate_of([&] { a::fail_task(c(), tasks[0].id, job, "x", true, ""); }), "22023");
+}
+
 TEST_F(ClientApi, CancelJob) {
   const auto job = new_job(1);
   a::add_tasks(c(), job, 1, "cancel", params(2));

@@ -1,6 +1,6 @@
 -- pgTAP: the engine's API, every function, normal paths and hostile input.
 BEGIN;
-SELECT plan(62);
+SELECT plan(72);
 
 -- Objects
 SELECT has_table('workflow', 'jobs', 'jobs table');
@@ -15,7 +15,7 @@ SELECT has_function('workflow', 'seal_stage', ARRAY['text', 'integer']);
 SELECT has_function('workflow', 'claim_tasks', ARRAY['text', 'integer', 'text[]', 'interval']);
 SELECT has_function('workflow', 'heartbeat_task', ARRAY['text', 'text', 'text', 'interval']);
 SELECT has_function('workflow', 'complete_task_and_check_stage', ARRAY['text', 'text', 'integer', 'jsonb', 'boolean']);
-SELECT has_function('workflow', 'fail_task', ARRAY['text', 'text', 'text', 'boolean', 'interval', 'interval']);
+SELECT has_function('workflow', 'fail_task', ARRAY['text', 'text', 'text', 'boolean', 'interval', 'interval', 'text']);
 SELECT has_function('workflow', 'cancel_job', ARRAY['text', 'text']);
 SELECT has_function('workflow', 'advance_job_stage', ARRAY['text', 'integer', 'integer', 'jsonb']);
 SELECT has_function('workflow', 'check_job_completion', ARRAY['text']);
@@ -92,6 +92,28 @@ SELECT results_eq($$SELECT will_retry, job_failed FROM workflow.fail_task('eng-t
 SELECT is((SELECT status FROM workflow.tasks WHERE id = 'eng-tap-2:1:1'), 'cancelled', 'the failed job''s other tasks are cancelled');
 SELECT ok(NOT workflow.cancel_job('eng-tap-2'), 'cancelling an ended job returns false');
 SELECT throws_ok($$SELECT workflow.cancel_job('eng-none')$$, 'P0002', NULL, 'cancel unknown job -> P0002');
+
+-- fail_task with worker: a repeat after a lost reply counts the attempt once
+SELECT workflow.create_job('tap', '{}', 1, 'eng-tap-3');
+SELECT workflow.add_tasks('eng-tap-3', 1, 'tap.d', ARRAY['{}']::jsonb[], max_retries => 1);
+SELECT is((SELECT count(*) FROM workflow.claim_tasks('w1', 10, ARRAY['tap.d'])), 1::bigint, 'w1 claims the task');
+SELECT results_eq($$SELECT will_retry, job_failed FROM workflow.fail_task('eng-tap-3:1:0', 'eng-tap-3', 'flaky', worker => 'w1')$$,
+                  $$VALUES (true, false)$$, 'w1 fails its claim: queued again');
+SELECT results_eq($$SELECT will_retry, retry_at = (SELECT run_after FROM workflow.tasks WHERE id = 'eng-tap-3:1:0'), job_failed
+                      FROM workflow.fail_task('eng-tap-3:1:0', 'eng-tap-3', 'flaky', worker => 'w1')$$,
+                  $$VALUES (true, true, false)$$, 'the repeat answers the same retry and writes nothing');
+SELECT is((SELECT retry_count FROM workflow.tasks WHERE id = 'eng-tap-3:1:0'), 1, 'one attempt counted, not two');
+UPDATE workflow.tasks SET run_after = now() WHERE id = 'eng-tap-3:1:0';
+SELECT is((SELECT count(*) FROM workflow.claim_tasks('w2', 10, ARRAY['tap.d'])), 1::bigint, 'w2 claims the retry');
+SELECT results_eq($$SELECT will_retry, retry_at, job_failed FROM workflow.fail_task('eng-tap-3:1:0', 'eng-tap-3', 'late', worker => 'w1')$$,
+                  $$VALUES (true, NULL::timestamptz, false)$$, 'w1 cannot fail w2''s claim: nothing written');
+SELECT is((SELECT claimed_by || ':' || retry_count FROM workflow.tasks WHERE id = 'eng-tap-3:1:0'), 'w2:1', 'still w2''s claim');
+SELECT results_eq($$SELECT will_retry, job_failed FROM workflow.fail_task('eng-tap-3:1:0', 'eng-tap-3', 'again', worker => 'w2')$$,
+                  $$VALUES (false, true)$$, 'w2 fails it with no retries left: dead, job failed');
+SELECT results_eq($$SELECT will_retry, retry_at, job_failed FROM workflow.fail_task('eng-tap-3:1:0', 'eng-tap-3', 'again', worker => 'w2')$$,
+                  $$VALUES (false, NULL::timestamptz, true)$$, 'a repeat on the dead task answers the same');
+SELECT throws_ok($$SELECT * FROM workflow.fail_task('eng-tap-3:1:0', 'eng-tap-3', 'x', worker => '')$$, '22023', NULL,
+                 'empty worker -> 22023');
 
 SELECT is((SELECT count(*) FROM workflow.jobs j, workflow.check_invariants(j.id) i
             WHERE j.id LIKE 'eng-tap%' AND NOT i.ok), 0::bigint, 'invariants hold');

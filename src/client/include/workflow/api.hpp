@@ -44,8 +44,11 @@ std::vector<StageCompletion> complete_tasks(Connection& c,
 // others (the first error is thrown after all ran). Slower (a commit per task).
 std::vector<StageCompletion> complete_tasks_each(Connection& c,
                                                  const std::vector<TaskCompletion>& batch);
+// With worker (the name it claimed with), a repeat after a lost reply writes
+// nothing and answers the task's state: the attempt is counted once.
 FailOutcome fail_task(Connection& c, const std::string& task_id, const std::string& job_id,
-                      const std::string& error, bool retryable = true);
+                      const std::string& error, bool retryable = true,
+                      const std::optional<std::string>& worker = std::nullopt);
 bool cancel_job(Connection& c, const std::string& job_id,
                 const std::optional<std::string>& reason = std::nullopt);
 bool advance_job_stage(Connection& c, const std::string& job_id, int current_stage,
