@@ -16,6 +16,7 @@
 // callers that do not need it pass count_remaining => false and get NULL
 // (0 when the stage is complete).
 #include "core/engine_ids.hpp"
+#include "extension/engine_fan_in_sql.hpp"
 #include "pg/spi.hpp"
 
 extern "C" {
@@ -35,12 +36,8 @@ namespace wc = workflow::core;
 namespace {
 
 // The task (row lock held to commit: counted once), then its slot.
-wp::Statement complete_task{
-    "UPDATE workflow.tasks SET status = 'completed', result_data = $4, completed_at = now(), "
-    "updated_at = now(), lease_expires_at = NULL "
-    "WHERE job_id = $2 AND id = $1 AND stage = $3 AND status IN ('queued', 'claimed') "
-    "RETURNING slot",
-    {TEXTOID, TEXTOID, INT4OID, JSONBOID}};
+wp::Statement complete_task{workflow::engine::kCompleteTaskSql,
+                            {TEXTOID, TEXTOID, INT4OID, JSONBOID}};
 
 wp::Statement decrement_slot{
     "UPDATE workflow.stage_slots SET remaining = remaining - 1 "
@@ -59,12 +56,7 @@ wp::Statement stage_remaining{
     "WHERE job_id = $1 AND stage = $2",
     {TEXTOID, INT4OID}};
 
-wp::Statement lookup_task{
-    "SELECT t.stage, t.status, s.completed_by_task = t.id "
-    "FROM workflow.tasks t LEFT JOIN workflow.stages s "
-    "ON s.job_id = t.job_id AND s.stage = t.stage "
-    "WHERE t.job_id = $2 AND t.id = $1",
-    {TEXTOID, TEXTOID}};
+wp::Statement lookup_task{workflow::engine::kLookupTaskSql, {TEXTOID, TEXTOID}};
 
 struct Outcome {
   bool stage_complete = false;

@@ -19,6 +19,7 @@
 // and single completes never deadlock with each other.
 #include "core/engine_batch.hpp"
 #include "core/engine_ids.hpp"
+#include "extension/engine_fan_in_sql.hpp"
 #include "pg/spi.hpp"
 
 extern "C" {
@@ -42,12 +43,8 @@ namespace {
 
 constexpr int kMaxBatch = 10000;
 
-wp::Statement complete_task{
-    "UPDATE workflow.tasks SET status = 'completed', result_data = $4, completed_at = now(), "
-    "updated_at = now(), lease_expires_at = NULL "
-    "WHERE job_id = $2 AND id = $1 AND stage = $3 AND status IN ('queued', 'claimed') "
-    "RETURNING slot",
-    {TEXTOID, TEXTOID, INT4OID, JSONBOID}};
+wp::Statement complete_task{workflow::engine::kCompleteTaskSql,
+                            {TEXTOID, TEXTOID, INT4OID, JSONBOID}};
 
 wp::Statement decrement_slot{
     "UPDATE workflow.stage_slots SET remaining = remaining - $4 "
@@ -61,12 +58,7 @@ wp::Statement decrement_stage{
     "WHERE job_id = $1 AND stage = $2 RETURNING pending_slots",
     {TEXTOID, INT4OID, INT4OID, TEXTOID}};
 
-wp::Statement lookup_task{
-    "SELECT t.stage, t.status, s.completed_by_task = t.id "
-    "FROM workflow.tasks t LEFT JOIN workflow.stages s "
-    "ON s.job_id = t.job_id AND s.stage = t.stage "
-    "WHERE t.job_id = $2 AND t.id = $1",
-    {TEXTOID, TEXTOID}};
+wp::Statement lookup_task{workflow::engine::kLookupTaskSql, {TEXTOID, TEXTOID}};
 
 struct Completion {
   Datum job;        // text
