@@ -44,6 +44,17 @@ void capture_exception(pending_error& out) noexcept {
   }
 }
 
+namespace detail {
+
+void throw_current_error(MemoryContext caller) {
+  MemoryContextSwitchTo(caller);
+  ErrorData* data = CopyErrorData();
+  FlushErrorState();
+  throw pg_error(data);
+}
+
+}  // namespace detail
+
 void report(const pending_error& err) {
   if (err.pg) ReThrowError(err.pg);
   ereport(ERROR, (errcode(err.sqlerrcode), errmsg_internal("%s", err.message),

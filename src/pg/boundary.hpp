@@ -8,12 +8,25 @@
 //       runs inside a try block. Any exception is turned into ereport(ERROR)
 //       only after the catch block has ended, so no C++ object is alive when
 //       PostgreSQL longjmps. A PostgreSQL error captured by pg_call() is
-//       re-thrown unchanged (same SQLSTATE, message, detail).
+//       re-thrown unchanged (same SQLSTATE, message, detail, hint);
+//       core::error keeps its SQLSTATE, std::bad_alloc is 53200, any other
+//       exception XX000.
 //
 //   pg_call([&] { ... })        runs PostgreSQL code that may ereport while C++
 //       objects are alive, and turns the error into workflow::pg::pg_error.
 //       The error must propagate to WF_FUNCTION (never swallow it: the
 //       transaction is already doomed and the boundary re-raises it).
+//
+// Rules for the lambda given to pg_call:
+//   - It holds no C++ object with a destructor across a PostgreSQL call (an
+//     ereport longjmps straight to pg_call, skipping the lambda's frames).
+//   - It may throw, and it may call pg_call again (nesting, e.g. column()
+//     inside a lambda): pg_call restores PG_exception_stack and
+//     error_context_stack in a destructor however it is left, so the inner
+//     error unwinds as pg_error through the outer lambda and on to
+//     WF_FUNCTION. Nesting costs one more sigsetjmp; prefer flat calls.
+//   - Never throw, nor call pg_call, from code that PostgreSQL calls back
+//     (hooks, callbacks, comparators): a C++ exception cannot cross C frames.
 //
 // Code that holds no C++ objects with destructors (palloc, Datums, plain
 // structs) may call PostgreSQL directly.
@@ -68,6 +81,35 @@ inline Datum call_guarded(Impl impl, FunctionCallInfo fcinfo) {
   report(err);  // outside the catch block: the exception object is destroyed
 }
 
+namespace detail {
+
+// PostgreSQL's two error stacks as they were when the scope began, put back
+// on every way out of it: a normal return, a C++ exception unwinding through
+// (which would skip PG_END_TRY), and a caught ereport. This is what makes a
+// throw inside pg_call's lambda, and a nested pg_call, safe.
+class ErrorStacks {
+ public:
+  ErrorStacks() noexcept
+      : exception_stack_(PG_exception_stack), context_stack_(error_context_stack) {}
+  ~ErrorStacks() { restore(); }
+  ErrorStacks(const ErrorStacks&) = delete;
+  ErrorStacks& operator=(const ErrorStacks&) = delete;
+  void restore() const noexcept {
+    PG_exception_stack = exception_stack_;
+    error_context_stack = context_stack_;
+  }
+
+ private:
+  sigjmp_buf* const exception_stack_;
+  ErrorContextCallback* const context_stack_;
+};
+
+// The catch half of pg_call, with the stacks already restored: copies the
+// current error into `caller`, clears PostgreSQL's error state, throws it.
+[[noreturn]] void throw_current_error(MemoryContext caller);
+
+}  // namespace detail
+
 // Runs f(), which calls PostgreSQL, converting an ereport(ERROR) into pg_error.
 // f must return void or a trivially copyable value (Datum, pointer, integer).
 template <typename F>
@@ -75,33 +117,16 @@ auto pg_call(F&& f) -> decltype(f()) {
   using R = decltype(f());
   static_assert(std::is_void_v<R> || std::is_trivially_copyable_v<R>,
                 "pg_call returns only trivially copyable values");
-  MemoryContext caller_context = CurrentMemoryContext;
-  ErrorData* volatile captured = nullptr;
-  if constexpr (std::is_void_v<R>) {
-    PG_TRY();
-    { f(); }
-    PG_CATCH();
-    {
-      MemoryContextSwitchTo(caller_context);
-      captured = CopyErrorData();
-      FlushErrorState();
-    }
-    PG_END_TRY();
-    if (captured) throw pg_error(captured);
-  } else {
-    volatile R result{};
-    PG_TRY();
-    { result = f(); }
-    PG_CATCH();
-    {
-      MemoryContextSwitchTo(caller_context);
-      captured = CopyErrorData();
-      FlushErrorState();
-    }
-    PG_END_TRY();
-    if (captured) throw pg_error(captured);
-    return result;
+  // Neither is modified after sigsetjmp, so both survive the longjmp.
+  MemoryContext const caller_context = CurrentMemoryContext;
+  const detail::ErrorStacks saved;
+  sigjmp_buf frame;
+  if (sigsetjmp(frame, 0) != 0) {
+    saved.restore();  // as PG_CATCH does, before anything that may ereport
+    detail::throw_current_error(caller_context);
   }
+  PG_exception_stack = &frame;
+  return f();  // ~ErrorStacks restores the stacks however f() leaves
 }
 
 }  // namespace workflow::pg
