@@ -62,24 +62,13 @@ class pg_error : public std::exception {
 struct pending_error {
   ErrorData* pg = nullptr;          // re-thrown as is
   int sqlerrcode = 0;               // otherwise: ereport with these
-  char* message = nullptr;
-  char* detail = nullptr;
-  char* hint = nullptr;
+  const char* message = nullptr;    // copies or literals, never nullptr once captured
+  const char* detail = nullptr;
+  const char* hint = nullptr;
 };
 
 void capture_exception(pending_error& out) noexcept;
 [[noreturn]] void report(const pending_error& err);
-
-template <typename Impl>
-inline Datum call_guarded(Impl impl, FunctionCallInfo fcinfo) {
-  pending_error err;
-  try {
-    return impl(fcinfo);
-  } catch (...) {
-    capture_exception(err);
-  }
-  report(err);  // outside the catch block: the exception object is destroyed
-}
 
 namespace detail {
 
@@ -109,6 +98,19 @@ class ErrorStacks {
 [[noreturn]] void throw_current_error(MemoryContext caller);
 
 }  // namespace detail
+
+template <typename Impl>
+inline Datum call_guarded(Impl impl, FunctionCallInfo fcinfo) {
+  const detail::ErrorStacks saved;  // undoes what a throwing body left pushed
+  pending_error err;
+  try {
+    return impl(fcinfo);
+  } catch (...) {
+    capture_exception(err);
+  }
+  saved.restore();
+  report(err);  // outside the catch block: the exception object is destroyed
+}
 
 // Runs f(), which calls PostgreSQL, converting an ereport(ERROR) into pg_error.
 // f must return void or a trivially copyable value (Datum, pointer, integer).

@@ -88,9 +88,19 @@ WF_FUNCTION(boundary_probe_throw_inside) {
   PG_RETURN_VOID();
 }
 
-// The same exceptions thrown by the function body, outside any pg_call.
+// The same exceptions thrown by the function body, outside any pg_call; kind
+// "context" pushes a context callback in the body first.
 WF_FUNCTION(boundary_probe_throw_outside) {
-  throw_kind(text_arg(fcinfo, 0));
+  std::string kind = text_arg(fcinfo, 0);
+  ErrorContextCallback callback;
+  if (kind == "context") {
+    callback.callback = probe_context_callback;
+    callback.arg = const_cast<char*>("(must not appear)");
+    callback.previous = error_context_stack;
+    error_context_stack = &callback;
+    throw std::runtime_error("thrown by the body with a context callback pushed");
+  }
+  throw_kind(kind);
 }
 
 // A pg_call inside a pg_call.

@@ -14,7 +14,7 @@ COMMENT ON FUNCTION boundary_probe.throw_inside(text) IS
 CREATE FUNCTION boundary_probe.throw_outside(kind text)
 RETURNS void LANGUAGE c AS 'MODULE_PATHNAME', 'boundary_probe_throw_outside';
 COMMENT ON FUNCTION boundary_probe.throw_outside(text) IS
-  'Throws a C++ exception from the function body, outside pg_call (test probe)';
+  'Throws a C++ exception (same kinds) from the function body, outside pg_call (test probe)';
 
 CREATE FUNCTION boundary_probe.nested(mode text)
 RETURNS int LANGUAGE c AS 'MODULE_PATHNAME', 'boundary_probe_nested';

@@ -12,6 +12,9 @@ SELECT boundary_probe.throw_inside('struct');
 -- a context callback pushed by the lambda is gone when the error is reported
 SELECT boundary_probe.throw_inside('context');
 SELECT boundary_probe.catch($$SELECT boundary_probe.throw_inside('context')$$);
+-- the same for a callback the function body pushed before throwing
+SELECT boundary_probe.throw_outside('context');
+SELECT boundary_probe.catch($$SELECT boundary_probe.throw_outside('context')$$);
 -- the session goes on, and PostgreSQL's own errors are still reported
 SELECT 1 / 0;
 SELECT 'still alive' AS session;
