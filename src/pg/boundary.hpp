@@ -20,11 +20,12 @@
 // Rules for the lambda given to pg_call:
 //   - It holds no C++ object with a destructor across a PostgreSQL call (an
 //     ereport longjmps straight to pg_call, skipping the lambda's frames).
-//   - It may throw, and it may call pg_call again (nesting, e.g. column()
-//     inside a lambda): pg_call restores PG_exception_stack and
+//   - It may throw, and it may call pg_call again (nesting: a helper that
+//     uses pg_call itself): pg_call restores PG_exception_stack and
 //     error_context_stack in a destructor however it is left, so the inner
 //     error unwinds as pg_error through the outer lambda and on to
 //     WF_FUNCTION. Nesting costs one more sigsetjmp; prefer flat calls.
+//     WF_FUNCTION restores both stacks too before it reports a throw.
 //   - Never throw, nor call pg_call, from code that PostgreSQL calls back
 //     (hooks, callbacks, comparators): a C++ exception cannot cross C frames.
 //
