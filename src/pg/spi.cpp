@@ -52,9 +52,14 @@ uint64 execute(Statement& stmt, Datum* values, const char* nulls, bool read_only
 }
 
 Datum column(uint64 row, int col, bool* isnull) {
-  return pg_call([&] {
-    return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull);
-  });
+  const SPITupleTable* table = SPI_tuptable;
+  if (table == nullptr || row >= table->numvals || col < 1 || col > table->tupdesc->natts)
+    throw core::error(core::sqlstate::internal_error,
+                      "no column " + std::to_string(col) + " of row " + std::to_string(row) +
+                          " in the last SPI result");
+  // In range, heap_getattr of a user column cannot ereport: no pg_call, so
+  // column() may be used inside a pg_call lambda without nesting.
+  return SPI_getbinval(table->vals[row], table->tupdesc, col, isnull);
 }
 
 }  // namespace workflow::pg

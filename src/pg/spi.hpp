@@ -51,7 +51,9 @@ class SpiScope {
 uint64 execute(Statement& stmt, Datum* values, const char* nulls, bool read_only,
                long max_rows = 0);
 
-// Value of column `col` (1-based) of result row `row` of the last execute().
+// Value of column `col` (1-based) of result row `row` (0-based) of the last
+// execute(). Throws core::error (XX000) when there is no such row or column.
+// Never ereports, so it is safe inside a pg_call lambda.
 Datum column(uint64 row, int col, bool* isnull);
 
 }  // namespace workflow::pg
