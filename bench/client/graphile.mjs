@@ -1,5 +1,6 @@
 // graphile-worker reference: runs `count` no-op jobs already queued with the
-// given concurrency and prints {"tasks": n, "seconds": s, "tasks_per_second": r}.
+// given concurrency (NO_PREPARED_STATEMENTS=1 behind PgBouncer in transaction
+// mode) and prints {"tasks": n, "seconds": s, "tasks_per_second": r}.
 import { run } from "graphile-worker";
 
 const [count, concurrency] = process.argv.slice(2).map(Number);
@@ -9,6 +10,7 @@ const runner = await run({
   connectionString: process.env.DATABASE_URL,
   concurrency,
   noHandleSignals: true,
+  noPreparedStatements: process.env.NO_PREPARED_STATEMENTS === "1",
   pollInterval: 1000,
   logger: undefined,
   taskList: { noop: async () => {} },
