@@ -1,6 +1,8 @@
 // Per-trigger metadata cache of audited tables (see audit_cache.hpp).
 #include "extension/audit_cache.hpp"
 
+#include "extension/audit_finish.hpp"
+
 extern "C" {
 #include "access/htup_details.h"
 #include "catalog/pg_index.h"
@@ -211,6 +213,7 @@ void init_module() {
       "database user is recorded.",
       &actor_guc, "", PGC_USERSET, 0, nullptr, nullptr, nullptr);
   CacheRegisterRelcacheCallback(invalidate_relation, 0);
+  install_finish_hook();
 }
 
 const char* actor_setting() { return actor_guc != nullptr ? actor_guc : ""; }
