@@ -44,6 +44,17 @@ BEGIN
 END;
 $$;
 SELECT audit_w.write(2);
+-- a loop that leaves after the first RETURNING row of a 2-row UPDATE
+INSERT INTO audit_w.item VALUES (10, 'a'), (11, 'b');
+DO $$
+DECLARE r record;
+BEGIN
+  FOR r IN UPDATE audit_w.item SET v = v || ' looped' WHERE id >= 10 RETURNING id LOOP
+    EXIT;
+  END LOOP;
+END;
+$$;
+DELETE FROM audit_w.item WHERE id >= 10;
 COPY audit_w.item FROM stdin;
 3	copied
 4	copied
