@@ -238,7 +238,17 @@ DECLARE
   existing workflow.audit_tables;
 BEGIN
   IF current_setting('workflow.audit_registering', true) = 'on' THEN
-    RETURN NEW;  -- written by enable_audit
+    -- Written by enable_audit (or by someone who set the flag): the id is
+    -- always the sequence's, so no one can take an id ahead of it.
+    IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
+      NEW.id := nextval('workflow.audit_tables_id_seq');
+    END IF;
+    RETURN NEW;
+  END IF;
+  -- A restored row: only the restore (a superuser) writes those.
+  IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
+    RAISE EXCEPTION 'workflow.audit_tables: rows are written by workflow.enable_audit'
+      USING ERRCODE = '42501';
   END IF;
   NEW.relid := to_regclass(format('%I.%I', NEW.schema_name, NEW.table_name));
   SELECT coalesce(array_agg(a.attnum ORDER BY a.attnum), '{}') INTO NEW.exclude_attnums
