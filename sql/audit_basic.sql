@@ -37,7 +37,7 @@ SELECT actor, new_values FROM workflow.audit_log
 WHERE schema_name = 'audit_t' ORDER BY id DESC LIMIT 2;
 SELECT current_setting('workflow.actor') = '' AS actor_reset_after_commit;
 
--- renaming an excluded column: warned, and enable_audit again re-excludes it
+-- renaming an excluded column: it stays excluded (no enable_audit needed)
 ALTER TABLE audit_t.item RENAME COLUMN secret TO hidden;
 SET client_min_messages = warning;
 UPDATE audit_t.item SET hidden = 'renamed' WHERE id = 1;

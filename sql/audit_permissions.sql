@@ -39,7 +39,7 @@ UPDATE audit_p.secret_plans SET plan = 'tea' WHERE id = 1;
 SELECT s, audit_p.try(s) FROM (VALUES
   ('UPDATE workflow.audit_log SET actor = ''nobody'''),
   ('DELETE FROM workflow.audit_log'),
-  ('INSERT INTO workflow.audit_log (relid, schema_name, table_name, operation, actor, txid, changed_at) VALUES (1, ''a'', ''b'', ''INSERT'', ''me'', 1, now())'),
+  ('INSERT INTO workflow.audit_log (table_id, schema_name, table_name, operation, actor, txid, changed_at) VALUES (1, ''a'', ''b'', ''INSERT'', ''me'', 1, now())'),
   ('TRUNCATE workflow.audit_log'),
   ('ALTER TABLE workflow.audit_log DISABLE ROW LEVEL SECURITY'),
   ('DROP TABLE workflow.audit_log'),

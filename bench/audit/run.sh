@@ -33,7 +33,7 @@ SQL
 # design-alternative variants drop or replace it).
 KEY_INDEX=$(P -At -c "SELECT indexdef FROM pg_indexes WHERE schemaname = 'workflow' AND indexname = 'audit_log_row_idx'")
 BRIN_KEY_INDEX="CREATE INDEX audit_log_row_idx ON workflow.audit_log USING brin
-  (jsonb_hash_extended(row_key, relid::bigint) int8_bloom_ops(n_distinct_per_range = 200))
+  (jsonb_hash_extended(row_key, table_id::bigint) int8_bloom_ops(n_distinct_per_range = 200))
   WITH (pages_per_range = 4, autosummarize = on)"
 
 # Fresh table of $ROWS rows, vacuumed, checkpointed: every timing starts alike.

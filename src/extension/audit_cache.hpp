@@ -29,8 +29,12 @@ struct ColumnInfo {
 
 struct RelationInfo {
   Oid trigger_oid;
-  Oid relid;
+  Oid relid;        // the table the trigger is on (a partition or the root)
+  Oid root_relid;   // the audited table (workflow.audit_tables.relid)
+  int32 table_id;   // workflow.audit_tables.id: what the log records
+  bool restore_pending;  // see workflow.audit_tables.restore_pending
   bool valid;
+  bool detached;    // replaced in the cache while in use: freed by its last release
   int in_use;       // >0 while a trigger call works with it: not freed then
   MemoryContext context;
   int natts;
@@ -41,10 +45,18 @@ struct RelationInfo {
 };
 
 // Cached metadata for this trigger on this relation (built on first use).
+// Every acquire is undone by release, or by the abort of the (sub)transaction
+// it was made in (an error caught by a savepoint), so an entry invalidated
+// while in use is always freed.
 RelationInfo* acquire(Trigger* trigger, Relation rel);
 void release(RelationInfo* info);
 
-// Called from _PG_init: GUC workflow.actor, relcache callback.
+// Clears restore_pending of the table in the registry and in the cache.
+// `owner` is the role the registry is read and written as (the log's owner).
+void clear_restore_pending(RelationInfo* info, Oid owner);
+
+// Called from _PG_init: GUC workflow.actor, relcache / namespace callbacks,
+// transaction callbacks, the ExecutorFinish hook.
 void init_module();
 
 // The workflow.actor setting, or "" when unset.

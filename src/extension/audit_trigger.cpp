@@ -9,8 +9,12 @@
 
 extern "C" {
 #include "access/htup_details.h"
+#include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "executor/spi.h"
 #include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/rel.h"
 #include "utils/tuplestore.h"
@@ -44,10 +48,46 @@ bool same_value(const ColumnInfo& col, Datum a, Datum b) {
   return datum_image_eq(a, b, col.typbyval, col.typlen);
 }
 
+// While a restored extension table is reloaded (restore_pending), a row
+// whose key the restored log already shows as existing is the restore's copy
+// of it: its INSERT is in the log already. As the log's owner.
+bool key_has_live_history(const LogWriter* w, const RelationInfo* info, Datum key) {
+  Oid save_user;
+  int save_sec;
+  GetUserIdAndSecContext(&save_user, &save_sec);
+  SetUserIdAndSecContext(w->log->rd_rel->relowner,
+                         save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
+  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "workflow audit: SPI_connect failed");
+  Oid types[2] = {INT4OID, JSONBOID};
+  Datum values[2] = {Int32GetDatum(info->table_id), key};
+  int rc = SPI_execute_with_args(
+      "SELECT h.operation IN ('INSERT', 'UPDATE') FROM ("
+      " SELECT l.id, l.operation FROM workflow.audit_log l"
+      "  WHERE jsonb_hash_extended(l.row_key, l.table_id::bigint) = jsonb_hash_extended($2, $1::bigint)"
+      "    AND l.table_id = $1 AND l.row_key = $2"
+      " UNION ALL"
+      " SELECT l.id, l.operation FROM workflow.audit_log l WHERE l.table_id = $1 AND l.row_key IS NULL"
+      ") h ORDER BY h.id DESC LIMIT 1",
+      2, types, values, nullptr, true, 1);
+  bool live = false;
+  if (rc == SPI_OK_SELECT && SPI_processed == 1) {
+    bool isnull;
+    Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+    live = !isnull && DatumGetBool(d);
+  }
+  SPI_finish();
+  SetUserIdAndSecContext(save_user, save_sec);
+  return live;
+}
+
 void log_whole_row(LogWriter* w, const RelationInfo* info, Operation op, const Datum* values,
                    const bool* isnull) {
   MemoryContext old = MemoryContextSwitchTo(w->batch_context);
   Datum key = row_object(info, values, isnull, Pick::key);
+  if (op == Operation::insert && info->restore_pending && key_has_live_history(w, info, key)) {
+    MemoryContextSwitchTo(old);
+    return;
+  }
   Datum row = row_object(info, values, isnull, Pick::all_logged);
   if (op == Operation::insert)
     writer_add(w, info, op, key, false, 0, true, row, false);
@@ -222,6 +262,9 @@ WF_FUNCTION(workflow_audit_trigger) {
   LogWriter writer;
   writer_open(&writer);
   RelationInfo* info = acquire(td->tg_trigger, td->tg_relation);
+  // Normal use of a restored extension table has begun.
+  if (info->restore_pending && op != Operation::insert)
+    clear_restore_pending(info, writer.log->rd_rel->relowner);
   if (op == Operation::truncate) {
     writer_add(&writer, info, op, 0, true, 0, true, 0, true);
   } else if (row_level) {

@@ -26,7 +26,7 @@ namespace {
 
 // Columns of workflow.audit_log, in table order (src/sql/20_audit_log.sql).
 enum LogColumn {
-  kId, kRelid, kSchemaName, kTableName, kOperation, kRowKey, kOldValues, kNewValues,
+  kId, kTableId, kSchemaName, kTableName, kOperation, kRowKey, kOldValues, kNewValues,
   kActor, kTxid, kChangedAt, kLogColumns
 };
 
@@ -112,7 +112,7 @@ void writer_add(LogWriter* w, const RelationInfo* info, core::audit::Operation o
   std::string_view op_name = core::audit::operation_name(op);
   memset(nulls, 0, sizeof(bool) * kLogColumns);
   values[kId] = Int64GetDatum(next_log_id(w));
-  values[kRelid] = ObjectIdGetDatum(info->relid);
+  values[kTableId] = Int32GetDatum(info->table_id);
   values[kSchemaName] = info->schema_name;
   values[kTableName] = info->table_name;
   values[kOperation] = PointerGetDatum(cstring_to_text_with_len(op_name.data(), op_name.size()));

@@ -9,13 +9,62 @@
 -- takes a larger id). Each trigger call takes one block of 512 ids with one
 -- nextval (INCREMENT BY 512; kIdBlock in src/extension/audit_writer.hpp) and
 -- numbers its rows within it: ids are unique and ordered, not dense.
+-- The audited tables, by name: the log refers to a table by this registry's
+-- id, which survives pg_dump/restore (the rows are dumped) and renames (an
+-- event trigger keeps the names in step, src/sql/21_audit_triggers.sql). relid
+-- is the table's OID in this database: remapped by name when the registry is
+-- restored, NULL once the table is dropped. Excluded columns are kept both as
+-- attribute numbers of the table (what the trigger reads: renaming a column
+-- does not change it) and as names (what a restore maps back to numbers).
+CREATE SEQUENCE workflow.audit_tables_id_seq AS integer;
+CREATE TABLE workflow.audit_tables (
+  id              integer  PRIMARY KEY DEFAULT nextval('workflow.audit_tables_id_seq'),
+  schema_name     text     NOT NULL,
+  table_name      text     NOT NULL,
+  relid           oid,
+  audited         boolean  NOT NULL DEFAULT true,
+  statement_level boolean  NOT NULL DEFAULT true,
+  exclude_columns text[]   NOT NULL DEFAULT '{}',
+  exclude_attnums int2[]   NOT NULL DEFAULT '{}',
+  -- Set when the registry of an extension table is restored: the restore's
+  -- own load of the table's rows (whose history came back with the log) is
+  -- not logged again. Cleared by the table's first UPDATE, DELETE or TRUNCATE.
+  restore_pending boolean  NOT NULL DEFAULT false
+);
+ALTER SEQUENCE workflow.audit_tables_id_seq OWNED BY workflow.audit_tables.id;
+CREATE INDEX audit_tables_relid_idx ON workflow.audit_tables (relid);
+CREATE INDEX audit_tables_name_idx ON workflow.audit_tables (schema_name, table_name);
+COMMENT ON TABLE workflow.audit_tables IS
+  'Tables audited with workflow.enable_audit (also after disable_audit, for their history): id (workflow.audit_log.table_id), current schema and table name, OID in this database, mode, excluded columns';
+SELECT pg_catalog.pg_extension_config_dump('workflow.audit_tables', '');
+SELECT pg_catalog.pg_extension_config_dump('workflow.audit_tables_id_seq', '');
+-- Readable by all (the log's row-level security reads it); a table's owner
+-- registers it (enable_audit runs as the caller), for its own tables only.
+REVOKE ALL ON workflow.audit_tables FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE ON workflow.audit_tables TO PUBLIC;
+GRANT USAGE ON SEQUENCE workflow.audit_tables_id_seq TO PUBLIC;
+ALTER TABLE workflow.audit_tables ENABLE ROW LEVEL SECURITY;
+CREATE POLICY audit_tables_readable ON workflow.audit_tables FOR SELECT USING (true);
+CREATE POLICY audit_tables_owner_inserts ON workflow.audit_tables FOR INSERT
+  WITH CHECK (EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                      WHERE c.oid = relid AND n.nspname = schema_name AND c.relname = table_name
+                        AND pg_catalog.pg_has_role(current_user, c.relowner, 'USAGE')));
+CREATE POLICY audit_tables_owner_updates ON workflow.audit_tables FOR UPDATE
+  USING (EXISTS (SELECT 1 FROM pg_catalog.pg_class c
+                 WHERE c.oid = relid AND pg_catalog.pg_has_role(current_user, c.relowner, 'USAGE')))
+  WITH CHECK (EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                      WHERE c.oid = relid AND n.nspname = schema_name AND c.relname = table_name
+                        AND pg_catalog.pg_has_role(current_user, c.relowner, 'USAGE')));
+
 CREATE SEQUENCE workflow.audit_log_id_seq INCREMENT BY 512;
 
 CREATE TABLE workflow.audit_log (
   -- Unique by construction (only the trigger writes, each row takes its own
   -- nextval); no unique index, as every index is paid on every audited row.
   id          bigint      NOT NULL DEFAULT nextval('workflow.audit_log_id_seq'),
-  relid       oid         NOT NULL,
+  -- The table (workflow.audit_tables.id): survives restores and renames.
+  table_id    integer     NOT NULL,
+  -- Its names when the change was logged (partitions log their root's).
   schema_name text        NOT NULL,
   table_name  text        NOT NULL,
   operation   text        NOT NULL CHECK (operation IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE')),
@@ -38,12 +87,12 @@ COMMENT ON COLUMN workflow.audit_log.actor IS 'SET LOCAL workflow.actor when set
 -- History of one row: a hash index on the key's hash seeded with the table,
 -- one int8 per log row. Measured cheaper to maintain on every audited row
 -- than a btree on the same value (no descent, no page splits in key order)
--- or on (relid, row_key) (jsonb comparisons). Queries recheck relid/row_key.
+-- or on (table_id, row_key) (jsonb comparisons). Queries recheck table_id/row_key.
 CREATE INDEX audit_log_row_idx
-  ON workflow.audit_log USING hash (jsonb_hash_extended(row_key, relid::bigint));
+  ON workflow.audit_log USING hash (jsonb_hash_extended(row_key, table_id::bigint));
 -- TRUNCATE events (row_key NULL) of a table; the predicate keeps other rows out.
 CREATE INDEX audit_log_truncate_idx
-  ON workflow.audit_log (relid) WHERE row_key IS NULL;
+  ON workflow.audit_log (table_id) WHERE row_key IS NULL;
 
 SELECT pg_catalog.pg_extension_config_dump('workflow.audit_log', '');
 SELECT pg_catalog.pg_extension_config_dump('workflow.audit_log_id_seq', '');
@@ -55,4 +104,6 @@ REVOKE ALL ON SEQUENCE workflow.audit_log_id_seq FROM PUBLIC;
 GRANT SELECT ON workflow.audit_log TO PUBLIC;
 ALTER TABLE workflow.audit_log ENABLE ROW LEVEL SECURITY;
 CREATE POLICY audit_log_readable ON workflow.audit_log FOR SELECT
-  USING (coalesce(pg_catalog.has_table_privilege(relid, 'SELECT'), false));
+  USING (EXISTS (SELECT 1 FROM workflow.audit_tables t
+                 WHERE t.id = table_id
+                   AND coalesce(pg_catalog.has_table_privilege(t.relid, 'SELECT'), false)));

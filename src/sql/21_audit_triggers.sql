@@ -6,7 +6,7 @@
 CREATE FUNCTION workflow.audit_trigger() RETURNS trigger
   LANGUAGE c AS 'MODULE_PATHNAME', 'workflow_audit_trigger';
 COMMENT ON FUNCTION workflow.audit_trigger() IS
-  'Native AFTER trigger writing workflow.audit_log; attach it with workflow.enable_audit. Arguments: columns to exclude.';
+  'Native AFTER trigger writing workflow.audit_log; attach it with workflow.enable_audit. Argument: the table''s workflow.audit_tables id.';
 
 CREATE FUNCTION workflow.set_updated_at() RETURNS trigger
   LANGUAGE c AS 'MODULE_PATHNAME', 'workflow_set_updated_at';
@@ -39,6 +39,20 @@ $$;
 COMMENT ON FUNCTION workflow.audit_check_table(regclass, text) IS
   'Internal: raises 22004/42P01/22023 unless target is an existing ordinary or partitioned table.';
 
+-- The workflow.audit_tables id a trigger of workflow.audit_trigger names (its
+-- first argument), NULL for any other trigger.
+CREATE FUNCTION workflow.audit_trigger_table_id(tgargs bytea, tgnargs int2)
+RETURNS integer
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT CASE WHEN tgnargs >= 1 AND split_part(encode(tgargs, 'escape'), '\000', 1) ~ '^[0-9]{1,9}$'
+              THEN split_part(encode(tgargs, 'escape'), '\000', 1)::integer END
+$$;
+COMMENT ON FUNCTION workflow.audit_trigger_table_id(bytea, int2) IS
+  'Internal: the workflow.audit_tables id named by an audit trigger''s arguments (pg_trigger.tgargs, tgnargs), else NULL.';
+REVOKE EXECUTE ON FUNCTION workflow.audit_trigger_table_id(bytea, int2) FROM PUBLIC;
+
 CREATE FUNCTION workflow.enable_audit(target regclass, exclude_columns text[] DEFAULT '{}',
                                       statement_level boolean DEFAULT true)
 RETURNS void
@@ -48,7 +62,12 @@ AS $$
 DECLARE
   rel pg_catalog.pg_class;
   col text;
-  args text;
+  reg_id integer;
+  schema text;
+  attnums int2[];
+  names text[];
+  part regclass;
+  arg text;
 BEGIN
   rel := workflow.audit_check_table(target, 'workflow.enable_audit');
   IF exclude_columns IS NULL THEN
@@ -58,12 +77,16 @@ BEGIN
   IF statement_level IS NULL THEN
     RAISE EXCEPTION 'workflow.enable_audit: statement_level must not be NULL' USING ERRCODE = '22004';
   END IF;
-  IF target = 'workflow.audit_log'::regclass THEN
+  IF target IN ('workflow.audit_log'::regclass, 'workflow.audit_tables'::regclass) THEN
     RAISE EXCEPTION 'workflow.enable_audit: the audit log itself cannot be audited'
       USING ERRCODE = '22023';
   END IF;
   IF NOT pg_catalog.pg_has_role(current_user, rel.relowner, 'USAGE') THEN
     RAISE EXCEPTION 'workflow.enable_audit: must be owner of table %', target USING ERRCODE = '42501';
+  END IF;
+  IF rel.relispartition THEN
+    RAISE EXCEPTION 'workflow.enable_audit: % is a partition', target
+      USING ERRCODE = '22023', HINT = 'Audit the partitioned table: its partitions are audited with it.';
   END IF;
   IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = target AND i.indisprimary) THEN
     RAISE EXCEPTION 'workflow.enable_audit: table % has no primary key', target
@@ -86,32 +109,68 @@ BEGIN
         USING ERRCODE = '42703';
     END IF;
   END LOOP;
-  SELECT coalesce(string_agg(DISTINCT pg_catalog.quote_literal(c), ', '), '')
-    INTO args FROM unnest(exclude_columns) AS c;
+  SELECT coalesce(array_agg(a.attnum ORDER BY a.attnum), '{}'),
+         coalesce(array_agg(a.attname::text ORDER BY a.attnum), '{}')
+    INTO attnums, names
+    FROM pg_catalog.pg_attribute a
+   WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped
+     AND a.attname = ANY (exclude_columns);
+  SELECT n.nspname INTO schema FROM pg_catalog.pg_namespace n WHERE n.oid = rel.relnamespace;
+
+  -- The registry row: this table's, else that of a dropped table of the same
+  -- name (its history continues), else a new one.
+  PERFORM pg_catalog.set_config('workflow.audit_registering', 'on', true);
+  SELECT t.id INTO reg_id FROM workflow.audit_tables t WHERE t.relid = target ORDER BY t.id LIMIT 1;
+  IF reg_id IS NULL THEN
+    SELECT t.id INTO reg_id FROM workflow.audit_tables t
+     WHERE t.schema_name = schema AND t.table_name = rel.relname
+       AND (t.relid IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = t.relid))
+     ORDER BY t.id DESC LIMIT 1;
+  END IF;
+  IF reg_id IS NULL THEN
+    INSERT INTO workflow.audit_tables (schema_name, table_name, relid, statement_level,
+                                       exclude_columns, exclude_attnums)
+    VALUES (schema, rel.relname, target, enable_audit.statement_level, names, attnums)
+    RETURNING id INTO reg_id;
+  ELSE
+    UPDATE workflow.audit_tables t
+       SET schema_name = schema, table_name = rel.relname, relid = target, audited = true,
+           statement_level = enable_audit.statement_level, exclude_columns = names,
+           exclude_attnums = attnums, restore_pending = false
+     WHERE t.id = reg_id;
+  END IF;
+  PERFORM pg_catalog.set_config('workflow.audit_registering', 'off', true);
+  arg := pg_catalog.quote_literal(reg_id::text);
 
   PERFORM workflow.audit_drop_triggers(target);
-  IF statement_level THEN
+  IF enable_audit.statement_level THEN
     -- One trigger call per statement; rows come from transition tables and
-    -- are written to the log in batches.
-    EXECUTE format('CREATE TRIGGER workflow_audit_insert AFTER INSERT ON %s '
-                   'REFERENCING NEW TABLE AS workflow_new '
-                   'FOR EACH STATEMENT EXECUTE FUNCTION workflow.audit_trigger(%s)', target, args);
-    EXECUTE format('CREATE TRIGGER workflow_audit_update AFTER UPDATE ON %s '
-                   'REFERENCING OLD TABLE AS workflow_old NEW TABLE AS workflow_new '
-                   'FOR EACH STATEMENT EXECUTE FUNCTION workflow.audit_trigger(%s)', target, args);
-    EXECUTE format('CREATE TRIGGER workflow_audit_delete AFTER DELETE ON %s '
-                   'REFERENCING OLD TABLE AS workflow_old '
-                   'FOR EACH STATEMENT EXECUTE FUNCTION workflow.audit_trigger(%s)', target, args);
+    -- are written to the log in batches. A partition gets its own statement
+    -- triggers (a write made directly to it does not fire its root's), logging
+    -- under the root's id; the event trigger gives them to partitions created
+    -- or attached later.
+    FOR part IN SELECT target UNION SELECT p.relid FROM pg_catalog.pg_partition_tree(target) p LOOP
+      EXECUTE format('CREATE TRIGGER workflow_audit_insert AFTER INSERT ON %s '
+                     'REFERENCING NEW TABLE AS workflow_new '
+                     'FOR EACH STATEMENT EXECUTE FUNCTION workflow.audit_trigger(%s)', part, arg);
+      EXECUTE format('CREATE TRIGGER workflow_audit_update AFTER UPDATE ON %s '
+                     'REFERENCING OLD TABLE AS workflow_old NEW TABLE AS workflow_new '
+                     'FOR EACH STATEMENT EXECUTE FUNCTION workflow.audit_trigger(%s)', part, arg);
+      EXECUTE format('CREATE TRIGGER workflow_audit_delete AFTER DELETE ON %s '
+                     'REFERENCING OLD TABLE AS workflow_old '
+                     'FOR EACH STATEMENT EXECUTE FUNCTION workflow.audit_trigger(%s)', part, arg);
+    END LOOP;
   ELSE
+    -- PostgreSQL clones a row trigger onto every partition, present and future.
     EXECUTE format('CREATE TRIGGER workflow_audit_row AFTER INSERT OR UPDATE OR DELETE ON %s '
-                   'FOR EACH ROW EXECUTE FUNCTION workflow.audit_trigger(%s)', target, args);
+                   'FOR EACH ROW EXECUTE FUNCTION workflow.audit_trigger(%s)', target, arg);
   END IF;
   EXECUTE format('CREATE TRIGGER workflow_audit_truncate AFTER TRUNCATE ON %s '
-                 'FOR EACH STATEMENT EXECUTE FUNCTION workflow.audit_trigger(%s)', target, args);
+                 'FOR EACH STATEMENT EXECUTE FUNCTION workflow.audit_trigger(%s)', target, arg);
 END;
 $$;
 COMMENT ON FUNCTION workflow.enable_audit(regclass, text[], boolean) IS
-  'Attaches the native audit triggers to a table with a primary key; exclude_columns never appear in the log. statement_level => false uses a row-level trigger instead of transition tables. Calling it again replaces the settings.';
+  'Attaches the native audit triggers to a table with a primary key (and to its partitions) and registers it in workflow.audit_tables; exclude_columns never appear in the log, also after a rename. statement_level => false uses a row-level trigger instead of transition tables. Calling it again replaces the settings.';
 
 CREATE FUNCTION workflow.audit_drop_triggers(target regclass)
 RETURNS integer
@@ -119,22 +178,28 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  trigger_name name;
+  trg record;
   dropped integer := 0;
 BEGIN
-  FOR trigger_name IN
-    SELECT t.tgname FROM pg_catalog.pg_trigger t
-    WHERE t.tgrelid = target AND NOT t.tgisinternal
+  -- The table's own triggers and its partitions' (clones of a row trigger go
+  -- with their parent).
+  FOR trg IN
+    SELECT t.tgname, t.tgrelid::regclass AS rel FROM pg_catalog.pg_trigger t
+    WHERE t.tgrelid IN (SELECT target UNION SELECT p.relid FROM pg_catalog.pg_partition_tree(target) p)
+      AND NOT t.tgisinternal AND t.tgparentid = 0
       AND t.tgfoid = 'workflow.audit_trigger()'::regprocedure
+    ORDER BY t.tgrelid = target DESC
   LOOP
-    EXECUTE format('DROP TRIGGER %I ON %s', trigger_name, target);
-    dropped := dropped + 1;
+    EXECUTE format('DROP TRIGGER %I ON %s', trg.tgname, trg.rel);
+    IF trg.rel = target THEN
+      dropped := dropped + 1;
+    END IF;
   END LOOP;
   RETURN dropped;
 END;
 $$;
 COMMENT ON FUNCTION workflow.audit_drop_triggers(regclass) IS
-  'Internal: drops every workflow.audit_trigger trigger of a table; returns how many.';
+  'Internal: drops every workflow.audit_trigger trigger of a table and of its partitions; returns how many the table itself had.';
 
 CREATE FUNCTION workflow.disable_audit(target regclass)
 RETURNS void
@@ -151,7 +216,210 @@ BEGIN
   IF workflow.audit_drop_triggers(target) = 0 THEN
     RAISE EXCEPTION 'workflow.disable_audit: table % is not audited', target USING ERRCODE = 'P0002';
   END IF;
+  -- The registry row stays: the history refers to it.
+  UPDATE workflow.audit_tables t SET audited = false, restore_pending = false WHERE t.relid = target;
 END;
 $$;
 COMMENT ON FUNCTION workflow.disable_audit(regclass) IS
   'Detaches the audit triggers from a table; its history stays in workflow.audit_log. P0002 if it was not audited.';
+
+-- ---------------------------------------------------------------------------
+-- Audit history across pg_dump/restore: the registry's rows come back with
+-- the log (pg_extension_config_dump). A restored row is mapped to the table
+-- of that name in the new database; an extension table's audit triggers
+-- (not dumped: the table belongs to the extension) are attached again.
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION workflow.audit_tables_restore_row() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  existing workflow.audit_tables;
+BEGIN
+  IF current_setting('workflow.audit_registering', true) = 'on' THEN
+    -- Written by enable_audit (or by someone who set the flag): the id is
+    -- always the sequence's, so no one can take an id ahead of it.
+    IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
+      NEW.id := nextval('workflow.audit_tables_id_seq');
+    END IF;
+    RETURN NEW;
+  END IF;
+  -- A restored row: only the restore (a superuser) writes those.
+  IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
+    RAISE EXCEPTION 'workflow.audit_tables: rows are written by workflow.enable_audit'
+      USING ERRCODE = '42501';
+  END IF;
+  NEW.relid := to_regclass(format('%I.%I', NEW.schema_name, NEW.table_name));
+  SELECT coalesce(array_agg(a.attnum ORDER BY a.attnum), '{}') INTO NEW.exclude_attnums
+    FROM pg_catalog.pg_attribute a
+   WHERE a.attrelid = NEW.relid AND a.attnum > 0 AND NOT a.attisdropped
+     AND a.attname = ANY (NEW.exclude_columns);
+  NEW.restore_pending := false;
+  SELECT * INTO existing FROM workflow.audit_tables t WHERE t.id = NEW.id;
+  IF FOUND THEN
+    -- The row CREATE EXTENSION made (survey_steps): the dump's settings win.
+    UPDATE workflow.audit_tables t
+       SET schema_name = NEW.schema_name, table_name = NEW.table_name, relid = NEW.relid,
+           audited = NEW.audited, statement_level = NEW.statement_level,
+           exclude_columns = NEW.exclude_columns, exclude_attnums = NEW.exclude_attnums
+     WHERE t.id = NEW.id;
+    PERFORM workflow.audit_reattach_extension_table(NEW.id);
+    RETURN NULL;
+  END IF;
+  RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION workflow.audit_tables_restore_row() IS
+  'Internal trigger: a workflow.audit_tables row restored by pg_restore is mapped to the table of its name (OID, excluded column numbers); the row CREATE EXTENSION made is updated instead.';
+REVOKE EXECUTE ON FUNCTION workflow.audit_tables_restore_row() FROM PUBLIC;
+
+CREATE FUNCTION workflow.audit_tables_restored() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF current_setting('workflow.audit_registering', true) = 'on' THEN
+    RETURN NULL;
+  END IF;
+  PERFORM workflow.audit_reattach_extension_table(NEW.id);
+  RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION workflow.audit_tables_restored() IS
+  'Internal trigger: after a workflow.audit_tables row is restored, an extension table''s audit triggers are attached again.';
+REVOKE EXECUTE ON FUNCTION workflow.audit_tables_restored() FROM PUBLIC;
+
+-- Attaches again the audit triggers of a restored, audited extension table
+-- (pg_dump does not dump triggers of extension tables; user tables' triggers
+-- are in the dump) and marks its own reload as not to be logged again.
+CREATE FUNCTION workflow.audit_reattach_extension_table(reg_id integer)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  r workflow.audit_tables;
+BEGIN
+  SELECT * INTO r FROM workflow.audit_tables t WHERE t.id = reg_id;
+  IF NOT FOUND OR r.relid IS NULL OR NOT r.audited THEN
+    RETURN;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                 WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = r.relid
+                   AND d.refclassid = 'pg_catalog.pg_extension'::regclass AND d.deptype = 'e') THEN
+    RETURN;
+  END IF;
+  PERFORM workflow.enable_audit(r.relid::regclass, r.exclude_columns, r.statement_level);
+  UPDATE workflow.audit_tables t SET restore_pending = true WHERE t.id = reg_id;
+END;
+$$;
+COMMENT ON FUNCTION workflow.audit_reattach_extension_table(integer) IS
+  'Internal (restore): re-attaches the audit triggers of an audited extension table and sets its restore_pending.';
+REVOKE EXECUTE ON FUNCTION workflow.audit_reattach_extension_table(integer) FROM PUBLIC;
+
+CREATE TRIGGER audit_tables_restore_row BEFORE INSERT ON workflow.audit_tables
+  FOR EACH ROW EXECUTE FUNCTION workflow.audit_tables_restore_row();
+CREATE TRIGGER audit_tables_restored AFTER INSERT ON workflow.audit_tables
+  FOR EACH ROW EXECUTE FUNCTION workflow.audit_tables_restored();
+
+-- ---------------------------------------------------------------------------
+-- Audit history across DDL (event triggers): the registry's names follow
+-- renames of tables, schemas and excluded columns (so a dump restores by the
+-- current names); partitions created or attached later get the statement
+-- triggers, detached ones lose them; a dropped table's registry row keeps
+-- its names, not its OID.
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION workflow.audit_ddl_end() RETURNS event_trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  reg record;
+  trg record;
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM workflow.audit_tables) THEN
+    RETURN;
+  END IF;
+  UPDATE workflow.audit_tables t
+     SET schema_name = n.nspname, table_name = c.relname,
+         exclude_columns = coalesce((SELECT array_agg(a.attname::text ORDER BY a.attnum)
+                                       FROM pg_catalog.pg_attribute a
+                                      WHERE a.attrelid = c.oid AND a.attnum = ANY (t.exclude_attnums)
+                                        AND NOT a.attisdropped), '{}')
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.oid = t.relid
+     AND (t.schema_name, t.table_name, t.exclude_columns) IS DISTINCT FROM
+         (n.nspname::text, c.relname::text,
+          coalesce((SELECT array_agg(a.attname::text ORDER BY a.attnum)
+                      FROM pg_catalog.pg_attribute a
+                     WHERE a.attrelid = c.oid AND a.attnum = ANY (t.exclude_attnums)
+                       AND NOT a.attisdropped), '{}'));
+
+  -- Partition trees touched by this command: a statement-level audited root
+  -- whose partitions lack its triggers gets them again (only once the root
+  -- has its own: during a restore, the dump brings the partitions' triggers).
+  FOR reg IN
+    SELECT DISTINCT t.id, t.relid
+      FROM pg_catalog.pg_event_trigger_ddl_commands() cmd
+      CROSS JOIN LATERAL (SELECT cmd.objid AS relid
+                          UNION SELECT a.relid FROM pg_catalog.pg_partition_ancestors(cmd.objid) a) anc
+      JOIN workflow.audit_tables t ON t.relid = anc.relid
+     WHERE cmd.classid = 'pg_catalog.pg_class'::regclass AND t.audited AND t.statement_level
+       AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = cmd.objid AND c.relkind IN ('r', 'p'))
+  LOOP
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
+                WHERE g.tgrelid = reg.relid AND g.tgfoid = 'workflow.audit_trigger()'::regprocedure
+                  AND workflow.audit_trigger_table_id(g.tgargs, g.tgnargs) = reg.id)
+       AND EXISTS (SELECT 1 FROM pg_catalog.pg_partition_tree(reg.relid) p
+                    WHERE p.relid <> reg.relid
+                      AND (SELECT count(*) FROM pg_catalog.pg_trigger g
+                            WHERE g.tgrelid = p.relid AND g.tgfoid = 'workflow.audit_trigger()'::regprocedure
+                              AND workflow.audit_trigger_table_id(g.tgargs, g.tgnargs) = reg.id) < 3) THEN
+      PERFORM workflow.enable_audit(t.relid::regclass, t.exclude_columns, true)
+         FROM workflow.audit_tables t WHERE t.id = reg.id;
+    END IF;
+  END LOOP;
+
+  -- Tables that carry a root's statement triggers but are no longer in its
+  -- tree (detached) lose them.
+  FOR trg IN
+    SELECT g.tgname, g.tgrelid::regclass AS rel
+      FROM pg_catalog.pg_trigger g
+      JOIN workflow.audit_tables t ON t.id = workflow.audit_trigger_table_id(g.tgargs, g.tgnargs)
+     WHERE g.tgfoid = 'workflow.audit_trigger()'::regprocedure AND NOT g.tgisinternal
+       AND g.tgparentid = 0 AND g.tgrelid <> t.relid AND t.relid IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_partition_ancestors(g.tgrelid) anc
+                        WHERE anc.relid = t.relid)
+  LOOP
+    EXECUTE format('DROP TRIGGER %I ON %s', trg.tgname, trg.rel);
+  END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION workflow.audit_ddl_end() IS
+  'Internal event trigger (ddl_command_end): keeps workflow.audit_tables names in step with renames and the statement triggers of audited partition trees in step with CREATE/ATTACH/DETACH PARTITION.';
+REVOKE EXECUTE ON FUNCTION workflow.audit_ddl_end() FROM PUBLIC;
+
+CREATE FUNCTION workflow.audit_sql_drop() RETURNS event_trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  UPDATE workflow.audit_tables t SET relid = NULL, audited = false, restore_pending = false
+   WHERE t.relid IN (SELECT d.objid FROM pg_catalog.pg_event_trigger_dropped_objects() d
+                      WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0);
+END;
+$$;
+COMMENT ON FUNCTION workflow.audit_sql_drop() IS
+  'Internal event trigger (sql_drop): a dropped audited table''s workflow.audit_tables row keeps its names and history, not its OID.';
+REVOKE EXECUTE ON FUNCTION workflow.audit_sql_drop() FROM PUBLIC;
+
+CREATE EVENT TRIGGER workflow_audit_ddl_end ON ddl_command_end
+  WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE', 'ALTER SCHEMA')
+  EXECUTE FUNCTION workflow.audit_ddl_end();
+CREATE EVENT TRIGGER workflow_audit_sql_drop ON sql_drop
+  WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED')
+  EXECUTE FUNCTION workflow.audit_sql_drop();

@@ -46,15 +46,26 @@ RETURNS SETOF workflow.audit_log
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+  reg_id integer;
 BEGIN
   PERFORM workflow.audit_check_key(target, key, 'workflow.row_history');
+  -- The table's registry row; for a table never audited under this OID, that
+  -- of a dropped table of the same name (whose history it continues).
+  reg_id := coalesce(
+    (SELECT t.id FROM workflow.audit_tables t WHERE t.relid = target ORDER BY t.id LIMIT 1),
+    (SELECT t.id FROM workflow.audit_tables t JOIN pg_catalog.pg_class c ON c.oid = target
+       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE t.schema_name = n.nspname AND t.table_name = c.relname
+        AND (t.relid IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class d WHERE d.oid = t.relid))
+      ORDER BY t.id DESC LIMIT 1));
   RETURN QUERY
     SELECT l.* FROM workflow.audit_log l
-    WHERE jsonb_hash_extended(l.row_key, l.relid::bigint) = jsonb_hash_extended(key, target::oid::bigint)
-      AND l.relid = target AND l.row_key = key
+    WHERE jsonb_hash_extended(l.row_key, l.table_id::bigint) = jsonb_hash_extended(key, reg_id::bigint)
+      AND l.table_id = reg_id AND l.row_key = key
     UNION ALL
     SELECT l.* FROM workflow.audit_log l
-    WHERE l.relid = target AND l.row_key IS NULL AND l.operation = 'TRUNCATE'
+    WHERE l.table_id = reg_id AND l.row_key IS NULL AND l.operation = 'TRUNCATE'
     ORDER BY id;
 END;
 $$;
@@ -99,7 +110,8 @@ COMMENT ON FUNCTION workflow.row_as_of(regclass, jsonb, timestamptz) IS
   'The row of target with this primary key as it was at a time, rebuilt from its history (jsonb, excluded columns absent); NULL if it did not exist then.';
 
 -- The task model's history, in the shape of the original task_history table.
--- Filters on names, not regclass, so it works before workflow.tasks exists.
+-- Filters on the registry's (current) names, not regclass, so it works
+-- before workflow.tasks exists.
 CREATE VIEW workflow.task_history WITH (security_invoker = true) AS
   SELECT l.row_key ->> 'id'  AS task_id,
          l.actor             AS user_id,
@@ -108,7 +120,8 @@ CREATE VIEW workflow.task_history WITH (security_invoker = true) AS
          l.new_values,
          l.changed_at        AS created_at
   FROM workflow.audit_log l
-  WHERE l.schema_name = 'workflow' AND l.table_name = 'tasks';
+  WHERE l.table_id IN (SELECT t.id FROM workflow.audit_tables t
+                       WHERE t.schema_name = 'workflow' AND t.table_name = 'tasks');
 COMMENT ON VIEW workflow.task_history IS
   'History of workflow.tasks (audit it with workflow.enable_audit(''workflow.tasks'')): task_id, user_id (actor), action (insert/update/delete/truncate), old/new values, created_at.';
 GRANT SELECT ON workflow.task_history TO PUBLIC;

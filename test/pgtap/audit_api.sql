@@ -1,6 +1,6 @@
 -- Audit history API: every function exists, is commented, and behaves.
 BEGIN;
-SELECT plan(27);
+SELECT plan(34);
 
 SELECT has_function('workflow', 'enable_audit', ARRAY['regclass', 'text[]', 'boolean']);
 SELECT has_function('workflow', 'disable_audit', ARRAY['regclass']);
@@ -20,9 +20,33 @@ SELECT is_empty($$
 SELECT ok((SELECT count(*) FROM pg_extension e, unnest(e.extconfig) c
            WHERE e.extname = 'workflow' AND c = 'workflow.audit_log'::regclass) = 1,
           'audit_log is registered with pg_extension_config_dump');
+SELECT has_table('workflow', 'audit_tables', 'the registry of audited tables exists');
+SELECT ok((SELECT count(*) FROM pg_extension e, unnest(e.extconfig) c
+           WHERE e.extname = 'workflow'
+             AND c IN ('workflow.audit_tables'::regclass, 'workflow.audit_tables_id_seq'::regclass,
+                       'workflow.audit_log_id_seq'::regclass)) = 3,
+          'the registry, its sequence and the log''s are registered with pg_extension_config_dump');
+SELECT col_type_is('workflow', 'audit_log', 'table_id', 'integer', 'the log names a table by registry id');
+SELECT hasnt_column('workflow', 'audit_log', 'relid', 'the log keeps no OID');
+SELECT is((SELECT array_agg(evtname::text ORDER BY evtname) FROM pg_event_trigger WHERE evtfoid::regproc::text LIKE 'workflow.%'),
+          ARRAY['workflow_audit_ddl_end', 'workflow_audit_sql_drop'], 'the audit event triggers exist');
+SELECT is_empty($$
+  SELECT p.oid::regprocedure::text FROM pg_proc p
+  WHERE p.oid IN ('workflow.audit_trigger_table_id(bytea,int2)'::regprocedure,
+                  'workflow.audit_tables_restore_row()'::regprocedure,
+                  'workflow.audit_tables_restored()'::regprocedure,
+                  'workflow.audit_reattach_extension_table(integer)'::regprocedure,
+                  'workflow.audit_ddl_end()'::regprocedure,
+                  'workflow.audit_sql_drop()'::regprocedure)
+    AND has_function_privilege('public', p.oid, 'EXECUTE') $$,
+  'the new internal audit functions are not executable by PUBLIC');
 
 CREATE TABLE public.audit_tap (id int PRIMARY KEY, v text, noise int);
 SELECT lives_ok($$ SELECT workflow.enable_audit('public.audit_tap', '{noise}') $$, 'enable_audit');
+SELECT results_eq($$ SELECT schema_name, table_name, relid::regclass::text, exclude_columns FROM workflow.audit_tables
+                      WHERE relid = 'public.audit_tap'::regclass $$,
+                  $$ VALUES ('public', 'audit_tap', 'audit_tap', '{noise}'::text[]) $$,
+                  'enable_audit registers the table by name');
 INSERT INTO public.audit_tap VALUES (1, 'a', 0);
 UPDATE public.audit_tap SET noise = 1;
 UPDATE public.audit_tap SET v = 'b';
