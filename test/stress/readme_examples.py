@@ -47,6 +47,7 @@ PLACEHOLDERS = {
     '<uuid>': r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}',
     '<timestamp>': r'\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}(:\d{2})?|Z)?',
     '<number>': r'-?\d+',
+    '<null>': r'',
 }
 PH_SPLIT = re.compile('(' + '|'.join(re.escape(p) for p in PLACEHOLDERS) + ')')
 
