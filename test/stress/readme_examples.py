@@ -13,18 +13,19 @@ Convention (also in README.md, section "Tests"):
         -- -> v1 | v2 | v3          one line per result row, columns split by `|`
         -- -> (no rows)             the statement returns no rows
         -- ERROR 22023: message     the statement fails with this SQLSTATE and message
+                                    (indented `--    ...` lines continue the message)
     A psql-style header line (`--  col1 | col2`) directly above the `-- ->` lines is
     checked against the column names. A remark may follow a value after two or
     more spaces, in parentheses: `-- -> t  (a second call: f)`. A statement with no
     shown output only has to succeed.
   * In shown values, `...` stands for any text, `<uuid>` for a UUID, `<timestamp>`
-    for a timestamp (psql or JSON format), `<number>` for an integer; everything
-    else must match exactly (surrounding spaces of a column ignored, NULL shows as
-    an empty column).
+    for a timestamp (psql or JSON format), `<number>` for an integer, `<null>` for
+    NULL (an empty column is NULL too); everything else must match exactly
+    (surrounding spaces of a column ignored).
   * A comment on the line of a statement's `;` must be shown output; a `-- ->` or
     `-- ERROR` line anywhere else is an error (output that checks nothing).
   * A block that cannot run (it needs a second session, ...) is preceded by the
-    line `<!-- readme-examples: skip (reason) -->`; keep these few.
+    line `<!-- readme-examples: skip (reason) -->`; at most MAX_SKIPPED (3) of them.
 """
 import argparse
 import csv
@@ -42,6 +43,7 @@ ERROR_RE = re.compile(r'^--\s*ERROR\s+([0-9A-Z]{5}):\s?(.*)$')
 HEADER_RE = re.compile(r'^--\s+(\S.*\|.*\S)\s*$')
 REMARK_RE = re.compile(r'^(.*?\S)\s{2,}\(.*\)\s*$')
 NOTIFY_RE = re.compile(r'^Asynchronous notification ".*" (with payload ".*" )?received from server process with PID \d+\.$')
+MAX_SKIPPED = 3   # skipped blocks are exceptions: keep them few
 PLACEHOLDERS = {
     '...': r'.*?',
     '<uuid>': r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}',
@@ -206,6 +208,10 @@ def parse(path):
                 t = block.text_lines[k].strip()
                 if ROW_RE.match(t) or ERROR_RE.match(t):
                     attached.append((block.line + k, t))
+                elif attached and ERROR_RE.match(attached[-1][1]) and re.match(r'^--\s{2,}\S', t):
+                    # an error message continued on an indented comment line
+                    attached[-1] = (attached[-1][0], attached[-1][1] + ' ' + t[2:].strip())
+                    consumed.add(block.line + k)
                 elif (not attached and HEADER_RE.match(t) and k + 1 < len(block.text_lines)
                       and ROW_RE.match(block.text_lines[k + 1].strip())):
                     attached.append((block.line + k, t))
@@ -275,7 +281,8 @@ def results(stdout):
         m = re.match(r'^@@wf-readme-end (\d+) (\S+) ?(.*)$', raw)
         if m and cur == int(m.group(1)):
             rows = list(csv.reader(io.StringIO('\n'.join(buf) + '\n'))) if buf else []
-            res[cur] = (m.group(2), m.group(3), [r for r in rows if r != []])
+            # csv prints a row of one NULL (or '') column as an empty line
+            res[cur] = (m.group(2), m.group(3), [r if r else [''] for r in rows])
             cur = None
             continue
         if cur is not None and not NOTIFY_RE.match(raw):
@@ -345,6 +352,10 @@ def main():
     p = run_psql(psql_script(statements), a.db)
     res = results(p.stdout)
     failures = ['README.md:%d: %s' % pr for pr in sorted(problems)] + check(statements, res)
+    if not statements:
+        failures.append('no ```sql statement found in %s' % a.readme)
+    if len(skipped) > MAX_SKIPPED:
+        failures.append('%d blocks skipped, at most %d allowed: make the others run' % (len(skipped), MAX_SKIPPED))
     if p.returncode != 0 and not failures:
         failures.append('psql exited %d: %s' % (p.returncode, p.stderr.strip()))
     for f in failures:
