@@ -3,7 +3,8 @@
 compares the output the README shows. Used by test/stress/readme_examples.sh.
 
   readme_examples.py README.md --db DBNAME     run and check (exit 1 on any failure)
-  readme_examples.py README.md --list          print the statements and what they expect
+  readme_examples.py README.md --list          print the statements and what they expect, and
+                                               the convention errors (no server needed)
 
 Convention (also in README.md, section "Tests"):
   * Every ```sql block runs, top to bottom, in one session on a fresh database
@@ -346,7 +347,9 @@ def main():
             print(st.sql)
         for (ln, why) in skipped:
             print('--- README.md:%d skipped: %s' % (ln, why))
-        return 0
+        for pr in sorted(problems):
+            print('FAIL README.md:%d: %s' % pr)
+        return 1 if problems else 0
     if not a.db:
         ap.error('--db or --list')
     p = run_psql(psql_script(statements), a.db)
