@@ -89,12 +89,17 @@ def read_blocks(path):
             skip_reason = (i + 1, m.group(1).strip() or 'no reason given')
             i += 1
             continue
+        m = re.match(r'^\s+```\s*(sql|psql|pgsql|postgres|postgresql)\s*$', lines[i], re.I)
+        if m:
+            problems.append((i + 1, 'an indented ```%s block is not run: start the fence in column 1' % m.group(1)))
         m = FENCE_RE.match(lines[i])
         if m and lines[i].startswith('```'):
             lang = m.group(1).lower()
             j = i + 1
             while j < len(lines) and not lines[j].startswith('```'):
                 j += 1
+            if lang in ('psql', 'pgsql', 'postgres', 'postgresql'):
+                problems.append((i + 1, 'a ```%s block is not run: call it ```sql' % lang))
             if lang == 'sql':
                 if skip_reason:
                     skipped.append((i + 1, skip_reason[1]))
@@ -118,7 +123,6 @@ def split_statements(block):
     text = '\n'.join(block.text_lines) + '\n'
     out, problems = [], []
     i, n, start = 0, len(text), None
-    line = block.line
 
     def line_at(pos):
         return block.line + text.count('\n', 0, pos)
@@ -145,8 +149,12 @@ def split_statements(block):
         if start is None:
             start = i
         if c == "'" or c == '"':
+            escapes = c == "'" and i > 0 and text[i - 1] in 'eE' and (i < 2 or not (text[i - 2].isalnum() or text[i - 2] == '_'))
             j = i + 1
             while j < n:
+                if escapes and text[j] == '\\':
+                    j += 2
+                    continue
                 if text[j] == c:
                     if j + 1 < n and text[j + 1] == c:
                         j += 2
