@@ -2,10 +2,9 @@
 // one through the engine's one fan-in path (engine_fan_in.hpp): same plans,
 // same diagnosis, same fencing as complete_tasks.
 //
-// A batch of one runs as one SQL statement (engine_fan_in.cpp complete_one):
-// the task, its slot and, by default, remaining_tasks: the sum of the
-// stage's slot counters in that statement's snapshot (this slot's new value
-// plus the others): O(slot_count), independent of the stage's size.
+// remaining_tasks is the sum of the stage's slot counters, read in the
+// statement that decrements the task's slot (one snapshot: this slot's new
+// value plus the others): O(slot_count), independent of the stage's size.
 // 0 when the call completed the stage or repeats its completer. Callers that
 // do not need it pass count_remaining => false and get NULL (0 when the
 // stage is complete).

@@ -31,26 +31,6 @@ wp::Statement complete_task{
     "RETURNING slot",
     {TEXTOID, TEXTOID, INT4OID, JSONBOID, TEXTOID}};
 
-// A batch of one (the single call's hot path) in one statement instead of
-// three: the task (as complete_task), then its slot, and with $6 the stage's
-// unfinished tasks: this slot's new value plus the other slots' counters, in
-// the statement's one snapshot (the sum is a SubPlan, run only when asked).
-// The same lock order, task row then slot row. No row: the task did not
-// change (diagnose); a row with a NULL remaining: its slot is missing.
-wp::Statement complete_one{
-    "WITH t AS (UPDATE workflow.tasks SET status = 'completed', result_data = $4, "
-    "           completed_at = now(), updated_at = now(), lease_expires_at = NULL "
-    "           WHERE job_id = $2 AND id = $1 AND stage = $3 AND status IN ('queued', 'claimed') "
-    "           AND ($5::text IS NULL OR (status = 'claimed' AND claimed_by = $5)) "
-    "           RETURNING slot), "
-    "d AS (UPDATE workflow.stage_slots s SET remaining = s.remaining - 1 FROM t "
-    "      WHERE s.job_id = $2 AND s.stage = $3 AND s.slot = t.slot RETURNING s.remaining) "
-    "SELECT t.slot, d.remaining, CASE WHEN $6 THEN (d.remaining + coalesce((SELECT sum(o.remaining) "
-    "       FROM workflow.stage_slots o "
-    "       WHERE o.job_id = $2 AND o.stage = $3 AND o.slot <> t.slot), 0))::int4 END "
-    "FROM t LEFT JOIN d ON true",
-    {TEXTOID, TEXTOID, INT4OID, JSONBOID, TEXTOID, BOOLOID}};
-
 // Why a task did not complete: its stage, its status, whether it is its
 // stage's recorded completer, and who claimed it last.
 wp::Statement lookup_task{
@@ -152,35 +132,20 @@ void complete(std::vector<Completion>& items, const std::vector<wc::BatchTask>& 
   std::vector<wc::CompletedTask> completed;
   completed.reserve(items.size());
   std::vector<std::size_t> repeats;
-  std::vector<wc::SlotDecrement> zeroed;
-  const bool one = items.size() == 1;  // steps 1 and 3 in one statement (complete_one)
   for (std::size_t i : order) {
     Completion& item = items[i];
-    Datum args[6] = {item.task, item.job, Int32GetDatum(tasks[i].stage), item.result, worker,
-                     BoolGetDatum(options.count_remaining)};
-    const char nulls[6] = {' ', ' ', ' ', item.result_null ? 'n' : ' ', worker_null, ' '};
-    if (wp::execute(one ? complete_one : complete_task, args, nulls, false, 1) == 1) {
-      const int32 slot = wp::int_column(0, 1);
-      completed.push_back({i, slot});
-      if (!one) continue;
-      bool no_slot = false;
-      const Datum slot_remaining = wp::column(0, 2, &no_slot);
-      if (no_slot)
-        throw wc::error(wc::sqlstate::internal_error,
-                        "counter slot " + std::to_string(slot) + " of stage " +
-                            std::to_string(tasks[i].stage) + " of job " +
-                            wc::sql_quote(tasks[i].job_id) + " is missing");
-      if (DatumGetInt32(slot_remaining) == 0)
-        zeroed.push_back({tasks[i].job_id, tasks[i].stage, slot, 1, i});
-      if (options.count_remaining) item.remaining = wp::int_column(0, 3);
+    Datum args[5] = {item.task, item.job, Int32GetDatum(tasks[i].stage), item.result, worker};
+    const char nulls[5] = {' ', ' ', ' ', item.result_null ? 'n' : ' ', worker_null};
+    if (wp::execute(complete_task, args, nulls, false, 1) == 1) {
+      completed.push_back({i, wp::int_column(0, 1)});
     } else {
       item.stage_complete = diagnose(item, tasks[i], i, options);
       repeats.push_back(i);
     }
   }
 
-  for (const wc::SlotDecrement& s : one ? std::vector<wc::SlotDecrement>{}
-                                        : wc::group_by_slot(tasks, completed)) {
+  std::vector<wc::SlotDecrement> zeroed;
+  for (const wc::SlotDecrement& s : wc::group_by_slot(tasks, completed)) {
     Datum args[4] = {items[s.last_task].job, Int32GetDatum(s.stage), Int32GetDatum(s.slot),
                      Int32GetDatum(s.count)};
     wp::Statement& stmt = options.count_remaining ? decrement_slot_counting : decrement_slot;

@@ -19,8 +19,6 @@
 //    slot) order; then each stage once, by its slots that reached 0, in (job,
 //    stage) order. The call that brings a stage's pending_slots to 0 completes
 //    it: records completed_by_task, NOTIFY workflow_stage_complete.
-// A batch of one does steps 1 and 3 in one statement (the single call's hot
-// path: one snapshot and one executor run instead of three).
 // Lock order task -> slot -> stage, each level in one global order, the same
 // as add_tasks and seal_stage: completions never deadlock with each other.
 #pragma once
