@@ -125,7 +125,7 @@ SELECT call, pg_temp.try(call) FROM (VALUES
   ($$SELECT workflow.heartbeat_task('eng-api:1:0', 'eng-api', 'w', NULL)$$),
   ($$SELECT workflow.heartbeat_task('eng-api:1:0', 'eng-api', 'w', '-1 second')$$),
   ($$SELECT workflow.heartbeat_task('eng-api:1:9', 'eng-api', 'w')$$),
-  ($$SELECT workflow.heartbeat_task('eng-api:1:0', 'eng-api', 'w')$$),  -- not claimed by w
+  ($$SELECT workflow.heartbeat_task('eng-api:1:0', 'eng-api', 'w')$$),  -- not claimed by w: 55000
   ($$SELECT will_retry FROM workflow.fail_task(NULL, 'eng-api', 'e')$$),
   ($$SELECT will_retry FROM workflow.fail_task('eng-api:1:0', 'eng-api', NULL)$$),
   ($$SELECT will_retry FROM workflow.fail_task('eng-api:1:0', 'eng-api', repeat('e', 10001))$$),
@@ -169,11 +169,11 @@ SELECT stage_complete, remaining_tasks, job_id
 -- The normal paths of the same functions.
 SELECT id, claimed_by FROM workflow.claim_tasks('api-worker', 2, ARRAY['api.work']) ORDER BY id;
 SELECT workflow.heartbeat_task('eng-api:1:0', 'eng-api', 'api-worker', '10 minutes');
-SELECT workflow.heartbeat_task('eng-api:1:0', 'eng-api', 'someone-else');
+SELECT workflow.heartbeat_task('eng-api:1:0', 'eng-api', 'someone-else');  -- 55000: api-worker holds it
 -- a lease that expired is reclaimed by the next claimer
 UPDATE workflow.tasks SET lease_expires_at = now() - interval '1 second' WHERE id = 'eng-api:1:1' AND job_id = 'eng-api';
 SELECT id, claimed_by FROM workflow.claim_tasks('api-worker-2', 5, ARRAY['api.work']) ORDER BY id;
-SELECT workflow.heartbeat_task('eng-api:1:1', 'eng-api', 'api-worker');
+SELECT workflow.heartbeat_task('eng-api:1:1', 'eng-api', 'api-worker');  -- 55000: reclaimed by api-worker-2
 SELECT * FROM workflow.complete_task_and_check_stage('eng-api:1:0', 'eng-api', 1, NULL);
 SELECT * FROM workflow.complete_task_and_check_stage('eng-api:1:0', 'eng-api', 1, '{"again": 1}');  -- repeat: no write
 SELECT result_data FROM workflow.tasks WHERE id = 'eng-api:1:0' AND job_id = 'eng-api';

@@ -111,15 +111,20 @@ std::vector<Task> claim_tasks(Connection& c, const std::string& worker, int max_
 
 bool heartbeat_task(Connection& c, const std::string& task_id, const std::string& job_id,
                     const std::string& worker, std::chrono::seconds lease) {
-  Result r = c.query("SELECT workflow.heartbeat_task($1, $2, $3, $4::interval)",
-                     {p(task_id), p(job_id), p(worker), seconds(lease)});
-  require_row(r, "heartbeat_task");
-  return r.boolean(0, 0);
+  try {
+    Result r = c.query("SELECT workflow.heartbeat_task($1, $2, $3, $4::interval)",
+                       {p(task_id), p(job_id), p(worker), seconds(lease)});
+    require_row(r, "heartbeat_task");
+    return r.boolean(0, 0);
+  } catch (const sql_error& e) {
+    if (e.sqlstate() == "55000") return false;  // another worker holds or finished it
+    throw;
+  }
 }
 
 static const char* const kComplete =
     "SELECT stage_complete, remaining_tasks, job_id "
-    "FROM workflow.complete_task_and_check_stage($1, $2, $3::int, $4::jsonb)";
+    "FROM workflow.complete_task_and_check_stage($1, $2, $3::int, $4::jsonb, worker => $5)";
 
 static StageCompletion read_completion(const Result& r) {
   require_row(r, "complete_task_and_check_stage");
@@ -131,12 +136,15 @@ static StageCompletion read_completion(const Result& r) {
 }
 
 StageCompletion complete_task(Connection& c, const std::string& task_id,
-                              const std::string& job_id, int stage, const json& result_data) {
-  return read_completion(c.query(kComplete, {p(task_id), p(job_id), p(stage), p(result_data)}));
+                              const std::string& job_id, int stage, const json& result_data,
+                              const std::optional<std::string>& worker) {
+  return read_completion(
+      c.query(kComplete, {p(task_id), p(job_id), p(stage), p(result_data), p(worker)}));
 }
 
 std::vector<StageCompletion> complete_tasks(Connection& c,
-                                            const std::vector<TaskCompletion>& batch) {
+                                            const std::vector<TaskCompletion>& batch,
+                                            const std::optional<std::string>& worker) {
   std::vector<std::string> jobs, tasks, stages, results;
   jobs.reserve(batch.size());
   tasks.reserve(batch.size());
@@ -150,8 +158,9 @@ std::vector<StageCompletion> complete_tasks(Connection& c,
   }
   Result r = c.query(
       "SELECT stage_complete, job_id "
-      "FROM workflow.complete_tasks($1::text[], $2::text[], $3::int[], $4::jsonb[])",
-      {p(text_array(jobs)), p(text_array(tasks)), p(text_array(stages)), p(text_array(results))});
+      "FROM workflow.complete_tasks($1::text[], $2::text[], $3::int[], $4::jsonb[], worker => $5)",
+      {p(text_array(jobs)), p(text_array(tasks)), p(text_array(stages)), p(text_array(results)),
+       p(worker)});
   if (r.rows() != static_cast<int>(batch.size()))
     throw sql_error("XX000", "complete_tasks returned " + std::to_string(r.rows()) + " rows for " +
                                  std::to_string(batch.size()) + " tasks");
@@ -165,11 +174,12 @@ std::vector<StageCompletion> complete_tasks(Connection& c,
 }
 
 std::vector<StageCompletion> complete_tasks_each(Connection& c,
-                                                 const std::vector<TaskCompletion>& batch) {
+                                                 const std::vector<TaskCompletion>& batch,
+                                                 const std::optional<std::string>& worker) {
   std::vector<Params> params;
   params.reserve(batch.size());
   for (const auto& t : batch)
-    params.push_back({p(t.task_id), p(t.job_id), p(t.stage), p(t.result_data)});
+    params.push_back({p(t.task_id), p(t.job_id), p(t.stage), p(t.result_data), p(worker)});
   std::vector<StageCompletion> out;
   out.reserve(batch.size());
   for (const auto& r : c.pipeline(kComplete, params, /*separate_transactions=*/true))

@@ -62,8 +62,8 @@ void Worker::flush(WorkerStats& stats) {
     std::vector<StageCompletion> answers;
     try {
       answers = client_.run([&](Connection& c) {
-        return options_.transaction_per_task ? api::complete_tasks_each(c, unacked_)
-                                             : api::complete_tasks(c, unacked_);
+        return options_.transaction_per_task ? api::complete_tasks_each(c, unacked_, options_.name)
+                                             : api::complete_tasks(c, unacked_, options_.name);
       });
     } catch (const sql_error& e) {
       if (is_retryable(e)) throw;
@@ -73,7 +73,8 @@ void Worker::flush(WorkerStats& stats) {
       for (const auto& t : unacked_) {
         try {
           answers.push_back(client_.run([&](Connection& c) {
-            return api::complete_task(c, t.task_id, t.job_id, t.stage, t.result_data);
+            return api::complete_task(c, t.task_id, t.job_id, t.stage, t.result_data,
+                                      options_.name);
           }));
         } catch (const sql_error& each) {
           if (is_retryable(each)) throw;

@@ -7,24 +7,39 @@
 namespace workflow::core {
 namespace {
 
-// The value for an error message: quoted, at most 60 bytes.
+bool continues(char c) noexcept { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
+
+// The value for an error message: quoted, at most 60 characters (never cut
+// inside a character, so the message stays valid UTF-8).
 std::string shown(std::string_view value) {
   constexpr std::size_t kShown = 60;
-  if (value.size() <= kShown) return sql_quote(value);
-  return sql_quote(value.substr(0, kShown)) + "...";
+  std::size_t chars = 0, end = 0;
+  for (; end < value.size(); ++end) {
+    if (!continues(value[end]) && chars++ == kShown) break;
+  }
+  if (end == value.size()) return sql_quote(value);
+  return sql_quote(value.substr(0, end)) + "...";
 }
 
 }  // namespace
 
+std::size_t utf8_length(std::string_view value) noexcept {
+  std::size_t n = 0;
+  for (char c : value) n += continues(c) ? 0 : 1;
+  return n;
+}
+
 void check_required_text(std::string_view arg_name, bool is_null, std::string_view value,
-                         std::size_t max_len) {
+                         std::size_t max_chars) {
   const std::string name(arg_name);
   if (is_null) throw error(sqlstate::null_value_not_allowed, name + " must not be NULL");
   if (value.empty()) throw error(sqlstate::invalid_parameter_value, name + " must not be empty");
-  if (value.size() > max_len)
+  if (value.size() <= max_chars) return;  // fewer bytes than the limit: fewer characters too
+  const std::size_t chars = utf8_length(value);
+  if (chars > max_chars)
     throw error(sqlstate::invalid_parameter_value,
-                name + " is too long (" + std::to_string(value.size()) + " bytes, at most " +
-                    std::to_string(max_len) + "): " + shown(value));
+                name + " is too long (" + std::to_string(chars) + " characters, at most " +
+                    std::to_string(max_chars) + "): " + shown(value));
 }
 
 std::string task_id(std::string_view job_id, int stage, int task_index) {

@@ -8,10 +8,16 @@
 
 namespace workflow::core {
 
+// Characters (UTF-8 code points, the server encoding) in `value`, counted
+// the way SQL's length() counts them: every byte that does not continue a
+// sequence (10xxxxxx) starts a character.
+std::size_t utf8_length(std::string_view value) noexcept;
+
 // Throws core::error: 22004 when is_null, 22023 when empty or longer than
-// max_len bytes. The message names the argument and the bad value (cut short).
+// max_chars characters (utf8_length, as the SQL checks count). The message
+// names the argument and the bad value (cut short on a character boundary).
 void check_required_text(std::string_view arg_name, bool is_null, std::string_view value,
-                         std::size_t max_len);
+                         std::size_t max_chars);
 
 // job_id || ':' || stage || ':' || task_index
 std::string task_id(std::string_view job_id, int stage, int task_index);

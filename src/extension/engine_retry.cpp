@@ -33,6 +33,6 @@ WF_FUNCTION(workflow_retry_delay) {
                                 policy, attempt, pg_prng_double(&pg_global_prng_state))
                           : workflow::core::backoff_delay(policy, attempt);
   Interval* result = static_cast<Interval*>(palloc0(sizeof(Interval)));
-  result->time = static_cast<TimeOffset>(std::llround(seconds * 1e6));
+  result->time = workflow::core::backoff_microseconds(seconds);  // clamped, never negative
   PG_RETURN_INTERVAL_P(result);
 }

@@ -4,18 +4,13 @@
 #include "core/error.hpp"
 #include "core/survey_step_name.hpp"
 #include "extension/survey_text.hpp"
+#include "pg/datum.hpp"
 #include "pg/spi.hpp"
 
 namespace workflow::survey_ext {
 namespace {
 
-std::string text_column_or_empty(int col) {
-  bool isnull = true;
-  Datum d = pg::column(0, col, &isnull);
-  if (isnull) return {};
-  char* s = pg::pg_call([&] { return TextDatumGetCString(d); });
-  return s;
-}
+std::string text_column_or_empty(int col) { return pg::text_column(0, col); }
 
 }  // namespace
 

@@ -1,12 +1,9 @@
 // Small guarded conversions between SQL text and C++ strings for the survey
-// functions. Every call that may ereport goes through pg_call.
+// functions, over the shared helpers of pg/datum.hpp. Every call that may
+// ereport goes through pg_call (one at a time, never nested).
 #pragma once
 
-#include "pg/boundary.hpp"
-
-extern "C" {
-#include "utils/builtins.h"
-}
+#include "pg/datum.hpp"
 
 #include <string_view>
 
@@ -19,12 +16,9 @@ namespace workflow::survey_ext {
 inline std::string_view text_arg(FunctionCallInfo fcinfo, int n, const char* what) {
   if (PG_ARGISNULL(n))
     throw core::error(core::sqlstate::null_value_not_allowed, std::string(what) + " must not be null");
-  text* t = pg::pg_call([&] { return PG_GETARG_TEXT_PP(n); });
-  return {VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)};
+  return pg::text_view(pg::text_arg_or_null(fcinfo, n));
 }
 
-inline Datum text_datum(std::string_view s) {
-  return pg::pg_call([&] { return PointerGetDatum(cstring_to_text_with_len(s.data(), static_cast<int>(s.size()))); });
-}
+using pg::text_datum;
 
 }  // namespace workflow::survey_ext

@@ -44,6 +44,34 @@ $$;
 COMMENT ON FUNCTION workflow._engine_check_not_null(text, anyelement) IS
   'Internal: raises 22004 when a required argument is NULL.';
 
+-- A lease-like interval argument: not NULL (22004), and the timestamp it
+-- yields after now() within (now(), now() + max_value] (22023). Compares the
+-- resulting timestamps, not the interval's fields: '12000 mons -359993 days'
+-- equals '7 days' field by field (a month counts 30 days) but reaches 14
+-- years ahead, so it is refused. Fields too large for any timestamp are
+-- refused before the addition could overflow.
+CREATE FUNCTION workflow._engine_check_lease(arg_name text, value interval,
+                                             max_value interval DEFAULT '7 days')
+RETURNS void
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF value IS NULL THEN
+    RAISE EXCEPTION '% must not be NULL', arg_name USING ERRCODE = '22004';
+  END IF;
+  IF abs(extract(year FROM value)) > 10000 OR abs(extract(day FROM value)) > 3660000
+     OR abs(extract(hour FROM value)) > 87840000
+     OR now() + value <= now() OR now() + value > now() + max_value THEN
+    RAISE EXCEPTION '% % is out of range (0, %]', arg_name, value, max_value
+      USING ERRCODE = '22023', DETAIL = 'The limit applies to now() + ' || arg_name || '.';
+  END IF;
+END;
+$$;
+COMMENT ON FUNCTION workflow._engine_check_lease(text, interval, interval) IS
+  'Internal: raises 22004 for NULL, 22023 unless now() < now() + value <= now() + max_value (timestamps '
+  'compared, so months and days count as the calendar has them).';
+
 -- The job row, or P0002. Locks it in `lock_mode` ('share', 'update' or 'none').
 CREATE FUNCTION workflow._engine_job(job_id_param text, lock_mode text DEFAULT 'none')
 RETURNS workflow.jobs

@@ -12,12 +12,9 @@ AS $$
 BEGIN
   PERFORM workflow._engine_check_text('worker', worker);
   PERFORM workflow._engine_check_not_null('max_tasks', max_tasks);
-  PERFORM workflow._engine_check_not_null('lease', lease);
+  PERFORM workflow._engine_check_lease('lease', lease);
   IF max_tasks NOT BETWEEN 1 AND 10000 THEN
     RAISE EXCEPTION 'max_tasks % is out of range 1..10000', max_tasks USING ERRCODE = '22023';
-  END IF;
-  IF lease <= interval '0' OR lease > interval '7 days' THEN
-    RAISE EXCEPTION 'lease % is out of range (0, 7 days]', lease USING ERRCODE = '22023';
   END IF;
   IF task_types IS NOT NULL THEN
     IF cardinality(task_types) = 0 THEN
@@ -65,14 +62,14 @@ LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+  t_status text;
+  holder text;
 BEGIN
   PERFORM workflow._engine_check_text('task_id', task_id, 300);
   PERFORM workflow._engine_check_text('job_id', job_id);
   PERFORM workflow._engine_check_text('worker', worker);
-  PERFORM workflow._engine_check_not_null('lease', lease);
-  IF lease <= interval '0' OR lease > interval '7 days' THEN
-    RAISE EXCEPTION 'lease % is out of range (0, 7 days]', lease USING ERRCODE = '22023';
-  END IF;
+  PERFORM workflow._engine_check_lease('lease', lease);
   UPDATE workflow.tasks t
      SET heartbeat = now(), lease_expires_at = now() + lease, updated_at = now()
    WHERE t.job_id = heartbeat_task.job_id AND t.id = heartbeat_task.task_id
@@ -80,17 +77,28 @@ BEGIN
   IF FOUND THEN
     RETURN true;
   END IF;
-  PERFORM 1 FROM workflow.tasks t WHERE t.job_id = heartbeat_task.job_id AND t.id = heartbeat_task.task_id;
+  SELECT t.status, t.claimed_by INTO t_status, holder
+    FROM workflow.tasks t WHERE t.job_id = heartbeat_task.job_id AND t.id = heartbeat_task.task_id;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'task % of job % not found', quote_literal(task_id), quote_literal(job_id)
       USING ERRCODE = 'P0002';
   END IF;
-  RETURN false;  -- the worker no longer holds the task: stop working on it
+  IF holder IS NOT DISTINCT FROM worker THEN
+    RETURN false;  -- this worker finished it (completed, failed, or cancelled with its job): stop
+  END IF;
+  RAISE EXCEPTION 'task % is %, not claimed by worker %', quote_literal(task_id),
+    CASE WHEN t_status = 'claimed' THEN 'claimed by another worker' ELSE t_status END, quote_literal(worker)
+    USING ERRCODE = '55000',
+          DETAIL = CASE WHEN holder IS NULL THEN 'No worker holds it.'
+                        ELSE format('Worker %s claimed it last.', quote_literal(holder)) END,
+          HINT = 'Stop working on it: this worker does not hold the task (a lease that expired may have been claimed by another worker).';
 END;
 $$;
 COMMENT ON FUNCTION workflow.heartbeat_task(text, text, text, interval) IS
-  'Extends the lease of a task claimed by worker; false when the worker no longer holds it '
-  '(lease expired and reclaimed, completed, cancelled). P0002 when the task is unknown.';
+  'Extends the lease of a task claimed by worker to now() + lease (at most 7 days ahead) and returns true. '
+  'false (nothing written) when this worker finished the task itself (completed, failed, cancelled with its job). '
+  '55000 (nothing written) when the worker does not hold it: another worker claimed or finished it after the '
+  'lease expired, or it is queued. P0002 when the task is unknown.';
 
 -- Seconds before retry number `attempt` (1-based): base * 2^(attempt-1)
 -- capped at cap, with equal jitter (src/core/backoff.hpp).
@@ -140,15 +148,26 @@ BEGIN
     RAISE EXCEPTION 'task % of job % not found', quote_literal(task_id), quote_literal(job_id)
       USING ERRCODE = 'P0002';
   END IF;
-  -- With worker: only that worker's claim can fail. Anything else is a
-  -- repeat after a lost reply (or a lease that was lost): answer the task's
-  -- state and write nothing, so one failed attempt counts once.
-  IF worker IS NOT NULL AND t.status IN ('queued', 'claimed', 'failed')
-     AND NOT (t.status = 'claimed' AND t.claimed_by = worker) THEN
-    RETURN QUERY SELECT t.status <> 'failed',
-                        CASE WHEN t.status = 'queued' THEN t.run_after END,
-                        (SELECT j.status = 'failed' FROM workflow.jobs j WHERE j.id = fail_task.job_id);
-    RETURN;
+  -- With worker: only that worker's claim can fail. The worker's own repeat
+  -- after a lost reply (the task is queued again or failed, and claimed_by,
+  -- kept by the failure, still names it) answers the task's state and writes
+  -- nothing, so one failed attempt counts once. A task another worker holds
+  -- or finished, or one queued by someone else, is refused: 55000.
+  IF worker IS NOT NULL AND NOT (t.status = 'claimed' AND t.claimed_by = worker) THEN
+    IF t.status IN ('queued', 'failed') AND t.claimed_by IS NOT DISTINCT FROM worker THEN
+      RETURN QUERY SELECT t.status <> 'failed',
+                          CASE WHEN t.status = 'queued' THEN t.run_after END,
+                          (SELECT j.status = 'failed' FROM workflow.jobs j WHERE j.id = fail_task.job_id);
+      RETURN;
+    END IF;
+    IF t.status IN ('queued', 'claimed', 'completed') THEN
+      RAISE EXCEPTION 'task % is %, not claimed by worker %', quote_literal(task_id),
+        CASE WHEN t.status = 'claimed' THEN 'claimed by another worker' ELSE t.status END, quote_literal(worker)
+        USING ERRCODE = '55000',
+              DETAIL = CASE WHEN t.claimed_by IS NULL THEN 'No worker holds it.'
+                            ELSE format('Worker %s claimed it last.', quote_literal(t.claimed_by)) END,
+              HINT = 'Stop working on it: this worker does not hold the task (a lease that expired may have been claimed by another worker).';
+    END IF;
   END IF;
   IF t.status NOT IN ('queued', 'claimed') THEN
     RAISE EXCEPTION 'task % is %, it cannot fail', quote_literal(task_id), t.status
@@ -159,14 +178,14 @@ BEGIN
     retry_time := now() + workflow.retry_delay(t.retry_count + 1, backoff_base, backoff_cap);
     UPDATE workflow.tasks x
        SET status = 'queued', retry_count = x.retry_count + 1, run_after = retry_time,
-           claimed_by = NULL, lease_expires_at = NULL, last_error = error, updated_at = now()
+           claimed_by = fail_task.worker, lease_expires_at = NULL, last_error = error, updated_at = now()
      WHERE x.job_id = fail_task.job_id AND x.id = fail_task.task_id;
     RETURN QUERY SELECT true, retry_time, false;
     RETURN;
   END IF;
 
   UPDATE workflow.tasks x
-     SET status = 'failed', last_error = error, claimed_by = NULL, lease_expires_at = NULL,
+     SET status = 'failed', last_error = error, claimed_by = fail_task.worker, lease_expires_at = NULL,
          updated_at = now()
    WHERE x.job_id = fail_task.job_id AND x.id = fail_task.task_id;
   PERFORM workflow._engine_end_job(fail_task.job_id, 'failed',
@@ -178,5 +197,7 @@ COMMENT ON FUNCTION workflow.fail_task(text, text, text, boolean, interval, inte
   'Records a failed attempt. Retryable and retry_count < max_retries: the task is queued again after '
   'retry_delay(retry_count + 1) (exponential, jittered). Otherwise the task is dead (failed), the job fails, '
   'its unfinished tasks are cancelled and workflow_job_complete is notified. With worker, only a task claimed '
-  'by that worker fails; a repeat (task already queued again or failed, or claimed by another worker) writes '
-  'nothing and answers the task''s state, so a retried call counts the attempt once.';
+  'by that worker fails; the failure keeps claimed_by = worker, so the worker''s own repeat (task queued again '
+  'or failed by it) writes nothing and answers the task''s state and the attempt counts once; a task claimed or '
+  'completed by another worker, or queued by someone else, raises 55000 and nothing is written. Without worker '
+  'claimed_by is cleared.';

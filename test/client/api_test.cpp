@@ -181,6 +181,41 @@ TEST_F(ClientApi, FailByWorkerCountsARepeatOnce) {
   EXPECT_EQ(sqlstate_of([&] { a::fail_task(c(), tasks[0].id, job, "x", true, ""); }), "22023");
 }
 
+// Fencing: w1's lease expires and w2 reclaims the task; w1's calls with its
+// name are refused (55000, nothing written; heartbeat answers false), w2's
+// result wins, and w1's repeat of its own completion answers the same.
+TEST_F(ClientApi, CompleteByWorkerIsFenced) {
+  const auto job = new_job(1);
+  a::add_tasks(c(), job, 1, "fence", params(2));
+  auto tasks = a::claim_tasks(c(), "w1", 2, {"fence"});
+  ASSERT_EQ(tasks.size(), 2u);
+  const std::string lost = tasks[0].id, kept = tasks[1].id;
+  c().query("UPDATE workflow.tasks SET lease_expires_at = now() - interval '1 second' "
+            "WHERE job_id = $1 AND id = $2", {job, lost});
+  ASSERT_EQ(a::claim_tasks(c(), "w2", 2, {"fence"}).size(), 1u);  // w2 reclaims `lost`
+
+  const std::optional<std::string> w1("w1"), w2("w2");
+  EXPECT_EQ(sqlstate_of([&] { a::complete_task(c(), lost, job, 1, {{"by", "w1"}}, w1); }), "55000");
+  EXPECT_EQ(sqlstate_of([&] { a::complete_tasks(c(), {{kept, job, 1, {{"by", "w1"}}}, {lost, job, 1, {{"by", "w1"}}}}, w1); }),
+            "55000");
+  EXPECT_FALSE(a::heartbeat_task(c(), lost, job, "w1"));  // the server's 55000: stop
+  EXPECT_TRUE(a::heartbeat_task(c(), kept, job, "w1"));
+  EXPECT_EQ(sqlstate_of([&] { a::fail_task(c(), lost, job, "late", true, "w1"); }), "55000");
+  EXPECT_EQ(count("SELECT count(*) FROM workflow.tasks WHERE job_id = $1 AND status = 'completed'", {job}), 0);
+
+  EXPECT_FALSE(a::complete_task(c(), lost, job, 1, {{"by", "w2"}}, w2).stage_complete);
+  EXPECT_EQ(sqlstate_of([&] { a::complete_tasks_each(c(), {{lost, job, 1, {{"by", "w1"}}}}, w1); }), "55000");
+  const auto mine = a::complete_tasks(c(), {{kept, job, 1, {{"by", "w1"}}}}, w1);
+  ASSERT_EQ(mine.size(), 1u);
+  EXPECT_TRUE(mine[0].stage_complete);
+  const auto again = a::complete_tasks(c(), {{kept, job, 1, {{"by", "w1 again"}}}}, w1);  // lost reply
+  EXPECT_TRUE(again[0].stage_complete);
+  EXPECT_TRUE(a::complete_task(c(), kept, job, 1, {}, w1).stage_complete);
+  EXPECT_EQ(c().query("SELECT string_agg(result_data->>'by', ',' ORDER BY id) FROM workflow.tasks WHERE job_id = $1",
+                      {job}).string(0, 0),
+            lost < kept ? "w2,w1" : "w1,w2");
+}
+
 TEST_F(ClientApi, CancelJob) {
   const auto job = new_job(1);
   a::add_tasks(c(), job, 1, "cancel", params(2));

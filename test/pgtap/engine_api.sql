@@ -14,7 +14,7 @@ SELECT has_function('workflow', 'add_tasks', ARRAY['text', 'integer', 'text', 'j
 SELECT has_function('workflow', 'seal_stage', ARRAY['text', 'integer']);
 SELECT has_function('workflow', 'claim_tasks', ARRAY['text', 'integer', 'text[]', 'interval']);
 SELECT has_function('workflow', 'heartbeat_task', ARRAY['text', 'text', 'text', 'interval']);
-SELECT has_function('workflow', 'complete_task_and_check_stage', ARRAY['text', 'text', 'integer', 'jsonb', 'boolean']);
+SELECT has_function('workflow', 'complete_task_and_check_stage', ARRAY['text', 'text', 'integer', 'jsonb', 'boolean', 'text']);
 SELECT has_function('workflow', 'fail_task', ARRAY['text', 'text', 'text', 'boolean', 'interval', 'interval', 'text']);
 SELECT has_function('workflow', 'cancel_job', ARRAY['text', 'text']);
 SELECT has_function('workflow', 'advance_job_stage', ARRAY['text', 'integer', 'integer', 'jsonb']);
@@ -51,7 +51,8 @@ SELECT is((SELECT count(*) FROM workflow.claim_tasks('tap-w', 2, ARRAY['tap.a'])
 SELECT is((SELECT count(*) FROM workflow.claim_tasks('tap-w2', 5, ARRAY['tap.a'])), 1::bigint, 'a second claimer gets the rest');
 SELECT is((SELECT count(*) FROM workflow.claim_tasks('tap-w3', 5, ARRAY['tap.a'])), 0::bigint, 'nothing left to claim');
 SELECT ok(workflow.heartbeat_task('eng-tap:1:2', 'eng-tap', 'tap-w2'), 'the holder extends its lease');
-SELECT ok(NOT workflow.heartbeat_task('eng-tap:1:2', 'eng-tap', 'tap-w'), 'another worker cannot');
+SELECT throws_ok($$SELECT workflow.heartbeat_task('eng-tap:1:2', 'eng-tap', 'tap-w')$$, '55000', NULL,
+                 'another worker cannot: 55000');
 SELECT throws_ok($$SELECT * FROM workflow.claim_tasks('w', -1)$$, '22023', NULL, 'negative max_tasks -> 22023');
 
 -- complete: not complete before the seal, the seal completes it
@@ -105,8 +106,8 @@ SELECT results_eq($$SELECT will_retry, retry_at = (SELECT run_after FROM workflo
 SELECT is((SELECT retry_count FROM workflow.tasks WHERE id = 'eng-tap-3:1:0'), 1, 'one attempt counted, not two');
 UPDATE workflow.tasks SET run_after = now() WHERE id = 'eng-tap-3:1:0';
 SELECT is((SELECT count(*) FROM workflow.claim_tasks('w2', 10, ARRAY['tap.d'])), 1::bigint, 'w2 claims the retry');
-SELECT results_eq($$SELECT will_retry, retry_at, job_failed FROM workflow.fail_task('eng-tap-3:1:0', 'eng-tap-3', 'late', worker => 'w1')$$,
-                  $$VALUES (true, NULL::timestamptz, false)$$, 'w1 cannot fail w2''s claim: nothing written');
+SELECT throws_ok($$SELECT * FROM workflow.fail_task('eng-tap-3:1:0', 'eng-tap-3', 'late', worker => 'w1')$$, '55000', NULL,
+                 'w1 cannot fail w2''s claim: 55000, nothing written');
 SELECT is((SELECT claimed_by || ':' || retry_count FROM workflow.tasks WHERE id = 'eng-tap-3:1:0'), 'w2:1', 'still w2''s claim');
 SELECT results_eq($$SELECT will_retry, job_failed FROM workflow.fail_task('eng-tap-3:1:0', 'eng-tap-3', 'again', worker => 'w2')$$,
                   $$VALUES (false, true)$$, 'w2 fails it with no retries left: dead, job failed');

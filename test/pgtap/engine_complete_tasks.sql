@@ -4,8 +4,8 @@
 BEGIN;
 SELECT plan(45);
 
-SELECT has_function('workflow', 'complete_tasks', ARRAY['text[]', 'text[]', 'integer[]', 'jsonb[]']);
-SELECT isnt(obj_description('workflow.complete_tasks(text[], text[], int[], jsonb[])'::regprocedure, 'pg_proc'),
+SELECT has_function('workflow', 'complete_tasks', ARRAY['text[]', 'text[]', 'integer[]', 'jsonb[]', 'text']);
+SELECT isnt(obj_description('workflow.complete_tasks(text[], text[], int[], jsonb[], text)'::regprocedure, 'pg_proc'),
             NULL, 'complete_tasks has a comment');
 SELECT is((SELECT count(*) FROM workflow.validate() WHERE NOT ok), 0::bigint, 'validate() still reports every check ok');
 

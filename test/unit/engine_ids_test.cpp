@@ -34,9 +34,40 @@ TEST(EngineIds, ErrorMessageNamesArgumentAndValue) {
   } catch (const error& e) {
     std::string msg = e.what();
     EXPECT_NE(msg.find("job_id"), std::string::npos);
-    EXPECT_NE(msg.find("100 bytes"), std::string::npos);
+    EXPECT_NE(msg.find("100 characters"), std::string::npos);
     EXPECT_NE(msg.find("qqqq"), std::string::npos);
     EXPECT_LT(msg.size(), 200u);  // the value is cut short
+  }
+}
+
+// Limits count characters, as SQL's length() does: a job id of 101 'é'
+// (202 bytes) is within the 200-character limit create_job applies.
+TEST(EngineIds, RequiredTextCountsCharactersNotBytes) {
+  std::string e101;
+  for (int i = 0; i < 101; ++i) e101 += "\xc3\xa9";  // é
+  EXPECT_EQ(utf8_length(e101), 101u);
+  EXPECT_EQ(sqlstate_of(false, e101, 200), "ok");
+  EXPECT_EQ(sqlstate_of(false, e101, 101), "ok");
+  EXPECT_EQ(sqlstate_of(false, e101, 100), "22023");
+  EXPECT_EQ(utf8_length(""), 0u);
+  EXPECT_EQ(utf8_length("abc"), 3u);
+  EXPECT_EQ(utf8_length("\xf0\x9f\x98\x80x"), 2u);  // a 4-byte emoji and an x
+  EXPECT_EQ(utf8_length("\xe6\x97\xa5\xe6\x9c\xac"), 2u);  // 日本
+}
+
+TEST(EngineIds, TooLongMessageCountsCharactersAndCutsOnABoundary) {
+  std::string e300;
+  for (int i = 0; i < 300; ++i) e300 += "\xc3\xa9";
+  try {
+    check_required_text("job_id", false, e300, 200);
+    FAIL() << "no error";
+  } catch (const error& e) {
+    std::string msg = e.what();
+    EXPECT_NE(msg.find("300 characters, at most 200"), std::string::npos) << msg;
+    // The shown value is 60 whole characters: every é intact.
+    std::string shown60;
+    for (int i = 0; i < 60; ++i) shown60 += "\xc3\xa9";
+    EXPECT_NE(msg.find("'" + shown60 + "'..."), std::string::npos) << msg;
   }
 }
 

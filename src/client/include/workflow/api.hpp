@@ -24,28 +24,43 @@ bool seal_stage(Connection& c, const std::string& job_id, int stage);
 std::vector<Task> claim_tasks(Connection& c, const std::string& worker, int max_tasks = 1,
                               const std::vector<std::string>& task_types = {},
                               std::chrono::seconds lease = std::chrono::minutes(5));
+// Extends the lease of a task claimed by `worker`. false when the worker no
+// longer holds it (stop working on it): it finished the task itself, or the
+// server refused with 55000 because another worker claimed or finished it
+// after the lease expired (inside an explicit transaction that error has
+// aborted the transaction).
 bool heartbeat_task(Connection& c, const std::string& task_id, const std::string& job_id,
                     const std::string& worker,
                     std::chrono::seconds lease = std::chrono::minutes(5));
+// Fencing: with `worker` (the name the task was claimed with) only a task
+// claimed by that worker completes; when another worker holds or completed
+// it (its lease expired and it was claimed again), or it is queued, the
+// server refuses with 55000 and nothing is written. The worker's own repeat
+// after a lost reply writes nothing and gets the same answer. Without worker
+// any queued or claimed task completes (unfenced).
 StageCompletion complete_task(Connection& c, const std::string& task_id,
-                              const std::string& job_id, int stage, const json& result_data);
+                              const std::string& job_id, int stage, const json& result_data,
+                              const std::optional<std::string>& worker = std::nullopt);
 // Many completions (any jobs and stages) in ONE statement,
 // workflow.complete_tasks: one round trip, one transaction; answers in input
 // order (remaining_tasks is -1, not counted, except 0 for a stage's completer).
 // All or nothing: when the server refuses one task (P0002 unknown, 22023 wrong
 // stage or a task twice, 55000 failed/cancelled, e.g. its job was cancelled
-// meanwhile) nothing is written and that error is thrown; complete the
-// others one by one (complete_task) if you need to. Repeating a batch after a
-// lost reply is safe and gives the same answers.
+// meanwhile, or with `worker` not claimed by it) nothing is written and that
+// error is thrown; complete the others one by one (complete_task) if you need
+// to. Repeating a batch after a lost reply is safe and gives the same answers.
 std::vector<StageCompletion> complete_tasks(Connection& c,
-                                            const std::vector<TaskCompletion>& batch);
+                                            const std::vector<TaskCompletion>& batch,
+                                            const std::optional<std::string>& worker = std::nullopt);
 // The same completions as single complete_task calls, pipelined (one round
 // trip), each in its own transaction: one refused task does not stop the
 // others (the first error is thrown after all ran). Slower (a commit per task).
 std::vector<StageCompletion> complete_tasks_each(Connection& c,
-                                                 const std::vector<TaskCompletion>& batch);
+                                                 const std::vector<TaskCompletion>& batch,
+                                                 const std::optional<std::string>& worker = std::nullopt);
 // With worker (the name it claimed with), a repeat after a lost reply writes
-// nothing and answers the task's state: the attempt is counted once.
+// nothing and answers the task's state: the attempt is counted once; a task
+// another worker claimed or finished meanwhile is refused (55000).
 FailOutcome fail_task(Connection& c, const std::string& task_id, const std::string& job_id,
                       const std::string& error, bool retryable = true,
                       const std::optional<std::string>& worker = std::nullopt);

@@ -1,0 +1,189 @@
+// The engine's one fan-in path (see engine_fan_in.hpp).
+#include "extension/engine_fan_in.hpp"
+
+#include "core/engine_ids.hpp"
+#include "pg/datum.hpp"
+#include "pg/spi.hpp"
+
+extern "C" {
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+}
+
+#include <string>
+
+namespace workflow::engine {
+namespace {
+
+namespace wp = workflow::pg;
+namespace wc = workflow::core;
+
+// Queued or claimed -> completed, storing the result; with a worker ($5) only
+// a task claimed by it. claimed_by is kept: it names the worker that
+// completed the task, so its repeat is recognised (and another worker's
+// refused). Returns the task's counter slot, or no row when the task did not
+// change (then diagnose() says why).
+wp::Statement complete_task{
+    "UPDATE workflow.tasks SET status = 'completed', result_data = $4, completed_at = now(), "
+    "updated_at = now(), lease_expires_at = NULL "
+    "WHERE job_id = $2 AND id = $1 AND stage = $3 AND status IN ('queued', 'claimed') "
+    "AND ($5::text IS NULL OR (status = 'claimed' AND claimed_by = $5)) "
+    "RETURNING slot",
+    {TEXTOID, TEXTOID, INT4OID, JSONBOID, TEXTOID}};
+
+// Why a task did not complete: its stage, its status, whether it is its
+// stage's recorded completer, and who claimed it last.
+wp::Statement lookup_task{
+    "SELECT t.stage, t.status, s.completed_by_task = t.id, t.claimed_by "
+    "FROM workflow.tasks t LEFT JOIN workflow.stages s "
+    "ON s.job_id = t.job_id AND s.stage = t.stage "
+    "WHERE t.job_id = $2 AND t.id = $1",
+    {TEXTOID, TEXTOID}};
+
+wp::Statement decrement_slot{
+    "UPDATE workflow.stage_slots SET remaining = remaining - $4 "
+    "WHERE job_id = $1 AND stage = $2 AND slot = $3 RETURNING remaining",
+    {TEXTOID, INT4OID, INT4OID, INT4OID}};
+
+// The same, and the stage's unfinished tasks in the same statement (one
+// snapshot): this slot's new value plus the other slots' counters.
+wp::Statement decrement_slot_counting{
+    "WITH d AS (UPDATE workflow.stage_slots SET remaining = remaining - $4 "
+    "           WHERE job_id = $1 AND stage = $2 AND slot = $3 RETURNING remaining) "
+    "SELECT d.remaining, (d.remaining + coalesce((SELECT sum(o.remaining) "
+    "       FROM workflow.stage_slots o "
+    "       WHERE o.job_id = $1 AND o.stage = $2 AND o.slot <> $3), 0))::int4 "
+    "FROM d",
+    {TEXTOID, INT4OID, INT4OID, INT4OID}};
+
+wp::Statement decrement_stage{
+    "UPDATE workflow.stages SET pending_slots = pending_slots - $3, "
+    "completed_by_task = CASE WHEN pending_slots = $3 THEN $4 END, "
+    "completed_at = CASE WHEN pending_slots = $3 THEN now() END "
+    "WHERE job_id = $1 AND stage = $2 RETURNING pending_slots",
+    {TEXTOID, INT4OID, INT4OID, TEXTOID}};
+
+wp::Statement stage_remaining{
+    "SELECT coalesce(sum(remaining), 0)::int4 FROM workflow.stage_slots "
+    "WHERE job_id = $1 AND stage = $2",
+    {TEXTOID, INT4OID}};
+
+// "task_ids[3] 'x'" in a batch, "task 'x'" for the single call.
+std::string subject(const FanIn& options, const wc::BatchTask& t, std::size_t index) {
+  return (options.batch ? "task_ids[" + std::to_string(index + 1) + "] " : std::string("task ")) +
+         wc::sql_quote(t.task_id);
+}
+
+[[noreturn]] void refuse(const FanIn& options, const std::string& why) {
+  throw wc::error(wc::sqlstate::object_not_in_prerequisite_state,
+                  options.batch ? why + " (nothing of the batch was written)" : why);
+}
+
+// Step 2 for a task whose UPDATE changed nothing: throws unless it is a
+// repeat; answers whether it is its stage's recorded completer.
+bool diagnose(const Completion& item, const wc::BatchTask& t, std::size_t index,
+              const FanIn& options) {
+  Datum args[2] = {item.task, item.job};
+  const std::string who = subject(options, t, index);
+  if (wp::execute(lookup_task, args, nullptr, false, 1) == 0)
+    throw wc::error(wc::sqlstate::no_data_found,
+                    who + " of job " + wc::sql_quote(t.job_id) + " not found");
+  const int32 actual_stage = wp::int_column(0, 1);
+  if (actual_stage != t.stage)
+    throw wc::error(wc::sqlstate::invalid_parameter_value,
+                    who + " belongs to stage " + std::to_string(actual_stage) + ", not stage " +
+                        std::to_string(t.stage));
+  const std::string status = wp::text_column(0, 2);
+  const bool is_completer = wp::bool_column(0, 3);
+  bool no_claimer = false;
+  const std::string claimed_by = wp::text_column(0, 4, &no_claimer);
+  if (options.worker == nullptr) {
+    if (status == "completed") return is_completer;
+    refuse(options, who + " is " + status + ", it cannot complete");
+  }
+  const std::string_view worker = wp::text_view(options.worker);
+  const bool ours = !no_claimer && claimed_by == worker;
+  if (status == "completed") {
+    if (ours) return is_completer;  // our own repeat
+    refuse(options, who + " was completed by " +
+                        (no_claimer ? std::string("a caller without a worker name")
+                                    : "worker " + wc::sql_quote(claimed_by)) +
+                        ", not by worker " + wc::sql_quote(worker));
+  }
+  if (status == "claimed")
+    refuse(options, who + " is claimed by worker " + wc::sql_quote(claimed_by) +
+                        ", not by worker " + wc::sql_quote(worker) +
+                        " (its lease expired and the task was claimed again)");
+  if (status == "queued")
+    refuse(options, who + " is queued, not claimed by worker " + wc::sql_quote(worker) +
+                        " (claim it first; a lease that expired may have been lost)");
+  refuse(options, who + " is " + status + ", it cannot complete");
+}
+
+}  // namespace
+
+void complete(std::vector<Completion>& items, const std::vector<wc::BatchTask>& tasks,
+              const FanIn& options) {
+  const std::vector<std::size_t> order = wc::batch_lock_order(tasks);
+  const Datum worker = PointerGetDatum(options.worker);
+  const char worker_null = options.worker ? ' ' : 'n';
+  wp::SpiScope spi;
+
+  std::vector<wc::CompletedTask> completed;
+  completed.reserve(items.size());
+  std::vector<std::size_t> repeats;
+  for (std::size_t i : order) {
+    Completion& item = items[i];
+    Datum args[5] = {item.task, item.job, Int32GetDatum(tasks[i].stage), item.result, worker};
+    const char nulls[5] = {' ', ' ', ' ', item.result_null ? 'n' : ' ', worker_null};
+    if (wp::execute(complete_task, args, nulls, false, 1) == 1) {
+      completed.push_back({i, wp::int_column(0, 1)});
+    } else {
+      item.stage_complete = diagnose(item, tasks[i], i, options);
+      repeats.push_back(i);
+    }
+  }
+
+  std::vector<wc::SlotDecrement> zeroed;
+  for (const wc::SlotDecrement& s : wc::group_by_slot(tasks, completed)) {
+    Datum args[4] = {items[s.last_task].job, Int32GetDatum(s.stage), Int32GetDatum(s.slot),
+                     Int32GetDatum(s.count)};
+    wp::Statement& stmt = options.count_remaining ? decrement_slot_counting : decrement_slot;
+    if (wp::execute(stmt, args, nullptr, false, 1) != 1)
+      throw wc::error(wc::sqlstate::internal_error,
+                      "counter slot " + std::to_string(s.slot) + " of stage " +
+                          std::to_string(s.stage) + " of job " + wc::sql_quote(s.job_id) +
+                          " is missing");
+    if (wp::int_column(0, 1) == 0) zeroed.push_back(s);
+    if (options.count_remaining) items[s.last_task].remaining = wp::int_column(0, 2);
+  }
+
+  for (const wc::StageDecrement& st : wc::group_by_stage(zeroed)) {
+    Completion& completer = items[st.completer];
+    Datum args[4] = {completer.job, Int32GetDatum(st.stage), Int32GetDatum(st.zeroed_slots),
+                     completer.task};
+    if (wp::execute(decrement_stage, args, nullptr, false, 1) != 1)
+      throw wc::error(wc::sqlstate::internal_error,
+                      "stage " + std::to_string(st.stage) + " of job " + wc::sql_quote(st.job_id) +
+                          " is missing");
+    if (wp::int_column(0, 1) == 0) {
+      completer.stage_complete = true;
+      completer.remaining = 0;
+      std::string payload = wc::stage_complete_payload(st.job_id, st.stage);
+      wp::pg_call([&] { Async_Notify("workflow_stage_complete", payload.c_str()); });
+    }
+  }
+
+  if (!options.count_remaining) return;
+  for (std::size_t i : repeats) {
+    if (items[i].stage_complete) {
+      items[i].remaining = 0;  // a complete stage has nothing left
+      continue;
+    }
+    Datum args[2] = {items[i].job, Int32GetDatum(tasks[i].stage)};
+    wp::execute(stage_remaining, args, nullptr, false, 1);
+    items[i].remaining = wp::int_column(0, 1);
+  }
+}
+
+}  // namespace workflow::engine
