@@ -91,11 +91,12 @@ BEGIN
     -- Into a stage that is complete already (sealed empty, or its tasks were
     -- completed directly before the job got here): whoever completed it
     -- could not advance the job then, so its hand-over is claimable at once.
-    -- A stage row locked by a completer still in its transaction is skipped:
-    -- that completer's advance waits for this job row lock and then wins, and
-    -- if it never advances, its hand-over lease (completed_at +
-    -- jobs.handover_lease) runs out. No wait here, so no lock cycle with a
-    -- completer that advances in its completing transaction.
+    -- A stage row locked by a completer still in its transaction is skipped
+    -- (no wait, so no lock cycle with a completer that advances in its
+    -- completing transaction): an advance it sends after this one waits for
+    -- this job row lock and then wins; if it advanced too early (false) or
+    -- never does, its hand-over lease (completed_at + jobs.handover_lease)
+    -- runs out and the stage is handed over then.
     IF NOT finishing THEN
       PERFORM 1 FROM workflow.stages s
         WHERE s.job_id = job_id_param AND s.stage = next_stage AND s.completed_at IS NOT NULL
