@@ -18,9 +18,12 @@ source scripts/lib/cluster.sh
 WORK=$(mktemp -d /tmp/wf-handover-kill.XXXXXX)
 WORKER=
 cleanup() {
+  local rc=$?
+  set +e
   [ -n "$WORKER" ] && kill "$WORKER" 2>/dev/null
   for p in "$WORK"/*.pid; do [ -e "$p" ] && kill -9 "$(cat "$p")" 2>/dev/null; done
   cluster_stop; rm -rf "$WORK"
+  exit $rc
 }
 trap cleanup EXIT
 cluster_start
