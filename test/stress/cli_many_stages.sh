@@ -17,6 +17,19 @@ cluster_start
 q() { psql -XAtq -v ON_ERROR_STOP=1 -c "$1"; }
 fail() { echo "FAIL: $*"; exit 1; }
 q "CREATE EXTENSION workflow"
+# Witness of the race itself (the stop is timing-dependent): every claim of a
+# task whose job has not reached the task's stage yet is logged.
+psql -XAtq -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
+CREATE TABLE public.early_claims (task_id text, task_stage int, job_stage int);
+CREATE FUNCTION public.note_early_claim() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO public.early_claims
+  SELECT NEW.id, NEW.stage, j.stage FROM workflow.jobs j WHERE j.id = NEW.job_id AND j.stage < NEW.stage;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER note_early_claim BEFORE UPDATE OF status ON workflow.tasks FOR EACH ROW
+  WHEN (NEW.status = 'claimed' AND OLD.status = 'queued') EXECUTE FUNCTION public.note_early_claim();
+SQL
 
 CLI=build/workflow
 [ -x "$CLI" ] || fail "$CLI not built"
@@ -42,6 +55,7 @@ check "300 stages, every one complete" \
 check "600 tasks, all completed" \
   "SELECT count(*) = 600 AND bool_and(status = 'completed') FROM workflow.tasks WHERE job_id = '$JOB'"
 check "invariants hold" "SELECT bool_and(ok) FROM workflow.check_invariants()"
+check "no task claimed before its job reached its stage" "SELECT count(*) = 0 FROM public.early_claims"
 [ "$(json advances)" = 300 ] && echo "ok   300 winning advances" || { echo "FAIL advances: $(json advances)"; ok=1; }
 [ "$(json stage_completions)" = 300 ] && echo "ok   300 stage_complete answers" \
   || { echo "FAIL stage_complete answers: $(json stage_completions)"; ok=1; }
@@ -56,5 +70,6 @@ cat "$WORK/worker.json"
 check "three more jobs completed at stage 300" \
   "SELECT count(*) = 3 AND bool_and(status = 'completed' AND stage = 300) FROM workflow.jobs WHERE id LIKE 'cli-300-_'"
 check "invariants hold" "SELECT bool_and(ok) FROM workflow.check_invariants()"
+check "no task claimed before its job reached its stage" "SELECT count(*) = 0 FROM public.early_claims"
 [ "$(json advances)" = 900 ] && echo "ok   900 winning advances" || { echo "FAIL advances: $(json advances)"; ok=1; }
 exit $ok
