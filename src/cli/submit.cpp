@@ -64,6 +64,7 @@ void add_submit(CLI::App& app, Global& g) {
     std::string task_type = "noop";
     std::string params = "{}";
     std::string id;
+    double handover_lease_s = 0;
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("--type", a->job_type, "job type");
@@ -72,6 +73,10 @@ void add_submit(CLI::App& app, Global& g) {
   cmd->add_option("--task-type", a->task_type, "task type: noop, sleep, fail-once");
   cmd->add_option("--params", a->params, "job parameters (JSON object)");
   cmd->add_option("--id", a->id, "job id (default: generated)");
+  cmd->add_option("--handover-lease", a->handover_lease_s,
+                  "seconds a stage's completer may take to advance the job before a worker takes "
+                  "the stage over (default 60)")
+      ->check(CLI::Range(0.001, 86400.0));
   cmd->callback([&g, a] {
     std::vector<int> counts;
     std::stringstream ss(a->tasks);
@@ -86,6 +91,11 @@ void add_submit(CLI::App& app, Global& g) {
     const auto job_id = c.run([&](client::Connection& conn) {
       return client::api::create_job(conn, a->job_type, params, static_cast<int>(counts.size()), id);
     });
+    if (a->handover_lease_s > 0)
+      c.run([&](client::Connection& conn) {
+        client::api::set_handover_lease(
+            conn, job_id, std::chrono::milliseconds(static_cast<long>(a->handover_lease_s * 1000)));
+      });
     if (add_stage_tasks(c, job_id, 1, a->task_type, counts[0])) {
       // Stage 1 is empty, so complete: no worker will hear of it.
       fan_out_next_stage(c, job_id, 1);

@@ -106,7 +106,7 @@ void add_worker(CLI::App& app, Global& g) {
                         {"claimed", total.claimed},    {"completed", total.completed},
                         {"failed", total.failed},      {"stage_completions", total.stage_completions},
                         {"advances", total.advances},  {"jobs_completed", total.jobs_completed},
-                        {"reconnects", total.reconnects},
+                        {"reconnects", total.reconnects}, {"handovers", total.handovers},
                         {"tasks_per_second", secs > 0 ? total.completed / secs : 0.0},
                         {"pool", {{"created", m.created}, {"waits", m.waits}, {"errors", m.errors}}}};
     fmt::print("{}\n", out.dump());

@@ -227,6 +227,23 @@ JobCompletion check_job_completion(Connection& c, const std::string& job_id) {
   return j;
 }
 
+std::vector<StageHandover> claim_stage_handovers(Connection& c, const std::string& worker,
+                                                 int max_stages, std::chrono::seconds lease) {
+  Result r = c.query(
+      "SELECT job_id, stage FROM workflow.claim_stage_handovers($1, $2::int, $3::interval)",
+      {p(worker), p(max_stages), seconds(lease)});
+  std::vector<StageHandover> out;
+  out.reserve(r.rows());
+  for (int i = 0; i < r.rows(); ++i) out.push_back({r.string(i, 0), r.int32(i, 1)});
+  return out;
+}
+
+void set_handover_lease(Connection& c, const std::string& job_id,
+                        std::chrono::milliseconds lease) {
+  c.query("SELECT workflow.set_handover_lease($1, $2::interval)",
+          {p(job_id), Param(std::to_string(lease.count()) + " milliseconds")});
+}
+
 std::vector<StageProgress> job_progress(Connection& c, const std::string& job_id) {
   Result r = c.query(
       "SELECT stage, total_tasks, completed_tasks, failed_tasks, sealed, complete "

@@ -95,8 +95,34 @@ void Worker::flush(WorkerStats& stats) {
   }
 }
 
+// Stages nobody is advancing, claimed every handover_every (also while busy:
+// a full queue must not starve a stuck job), followed up like a
+// stage_complete answer. Kept until followed up, so an outage does not drop
+// them (and if this worker dies, its hand-over lease runs out).
+void Worker::take_handovers(WorkerStats& stats) {
+  if (handovers_.empty()) {
+    if (options_.handover_every.count() <= 0 || Clock::now() < next_handover_poll_) return;
+    next_handover_poll_ = Clock::now() + options_.handover_every;
+    handovers_ = client_.run([&](Connection& c) {
+      return api::claim_stage_handovers(c, options_.name, 4, options_.lease);
+    });
+    stats.handovers += handovers_.size();
+  }
+  while (!handovers_.empty()) {
+    try {
+      on_stage_complete(handovers_.front().job_id, handovers_.front().stage, stats, true);
+    } catch (const sql_error& e) {
+      // Refused (e.g. the job was cancelled meanwhile): nothing to follow up;
+      // were the job still at that stage, it comes back when this lease ends.
+      if (is_retryable(e)) throw;
+    }
+    handovers_.erase(handovers_.begin());
+  }
+}
+
 int Worker::run_once(WorkerStats& stats) {
   flush(stats);  // what an earlier outage left unconfirmed
+  take_handovers(stats);
   const auto batch = client_.run([&](Connection& c) {
     return api::claim_tasks(c, options_.name, options_.batch_size, options_.task_types,
                             options_.lease);
@@ -131,11 +157,12 @@ int Worker::run_once(WorkerStats& stats) {
   return static_cast<int>(batch.size());
 }
 
-void Worker::on_stage_complete(const std::string& job_id, int stage, WorkerStats& stats) {
+void Worker::on_stage_complete(const std::string& job_id, int stage, WorkerStats& stats,
+                               bool handover) {
   // Counted once per stage even when a follow-up call below fails and the
-  // event is processed again after reconnecting.
-  if (!counted_front_) ++stats.stage_completions;
-  counted_front_ = true;
+  // event is processed again after reconnecting (a hand-over is counted apart).
+  if (!handover && !counted_front_) ++stats.stage_completions;
+  if (!handover) counted_front_ = true;
   if (options_.on_stage_complete) options_.on_stage_complete(client_, job_id, stage);
   // Compare-and-set; next_stage = total_stages + 1 completes the job.
   const bool won = client_.run([&](Connection& c) {

@@ -25,6 +25,9 @@ CREATE TABLE workflow.jobs (
   created_at   timestamptz NOT NULL DEFAULT now(),
   updated_at   timestamptz NOT NULL DEFAULT now(),
   finished_at  timestamptz,
+  -- How long the completer of a stage may take to advance the job before
+  -- the stage is handed to another worker (claim_stage_handovers).
+  handover_lease interval  NOT NULL DEFAULT '1 minute',
   CHECK (total_stages BETWEEN 1 AND 10000),
   CHECK (stage BETWEEN 1 AND total_stages)
 );
@@ -44,6 +47,14 @@ CREATE TABLE workflow.stages (
   result_data       jsonb,       -- stage_results given to advance_job_stage
   created_at        timestamptz NOT NULL DEFAULT now(),
   sealed_at         timestamptz,
+  -- Hand-over (claim_stage_handovers): a complete stage the job has not left
+  -- belongs to its completer until completed_at + jobs.handover_lease, then
+  -- to whoever claims it (handover_by) until handover_expires_at. Advancing
+  -- the job into a stage that is complete already sets handover_expires_at
+  -- to now(): nobody is known to be advancing it.
+  handover_by         text,
+  handover_expires_at timestamptz,
+  left_at           timestamptz, -- the job moved past this stage (advanced, completed or ended)
   PRIMARY KEY (job_id, stage),
   CHECK ((completed_at IS NULL) = (pending_slots > 0))
 );
@@ -93,6 +104,12 @@ COMMENT ON TABLE workflow.tasks IS
 CREATE INDEX tasks_claimable_idx ON workflow.tasks
   ((CASE WHEN status = 'queued' THEN run_after ELSE lease_expires_at END))
   WHERE status IN ('queued', 'claimed');
+
+-- Stages awaiting their hand-over: complete and not yet left by the job.
+-- Few at any time (the stages being advanced), so a hand-over claim scans
+-- only these.
+CREATE INDEX stages_handover_idx ON workflow.stages (job_id, stage)
+  WHERE completed_at IS NOT NULL AND left_at IS NULL;
 
 SELECT pg_catalog.pg_extension_config_dump('workflow.jobs', '');
 SELECT pg_catalog.pg_extension_config_dump('workflow.stages', '');

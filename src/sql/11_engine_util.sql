@@ -157,6 +157,10 @@ BEGIN
   UPDATE workflow.tasks
      SET status = 'cancelled', updated_at = now(), lease_expires_at = NULL
    WHERE job_id = job_id_param AND status IN ('queued', 'claimed');
+  -- Nothing of an ended job is handed over (and it leaves the hand-over index).
+  UPDATE workflow.stages
+     SET left_at = now()
+   WHERE job_id = job_id_param AND completed_at IS NOT NULL AND left_at IS NULL;
   PERFORM workflow._engine_notify_job_complete(job_id_param, status_param);
   RETURN true;
 END;

@@ -86,8 +86,26 @@ BEGIN
                   WHERE s.job_id = job_id_param AND s.stage = current_stage
                     AND s.completed_at IS NOT NULL);
   IF FOUND THEN
-    UPDATE workflow.stages SET result_data = stage_results_param
+    UPDATE workflow.stages SET result_data = stage_results_param, left_at = now()
      WHERE job_id = job_id_param AND stage = current_stage;
+    -- Into a stage that is complete already (sealed empty, or its tasks were
+    -- completed directly before the job got here): whoever completed it
+    -- could not advance the job then, so its hand-over is claimable at once.
+    -- A stage row locked by a completer still in its transaction is skipped
+    -- (no wait, so no lock cycle with a completer that advances in its
+    -- completing transaction): an advance it sends after this one waits for
+    -- this job row lock and then wins; if it advanced too early (false) or
+    -- never does, its hand-over lease (completed_at + jobs.handover_lease)
+    -- runs out and the stage is handed over then.
+    IF NOT finishing THEN
+      PERFORM 1 FROM workflow.stages s
+        WHERE s.job_id = job_id_param AND s.stage = next_stage AND s.completed_at IS NOT NULL
+          FOR UPDATE SKIP LOCKED;
+      IF FOUND THEN
+        UPDATE workflow.stages s SET handover_by = NULL, handover_expires_at = now()
+         WHERE s.job_id = job_id_param AND s.stage = next_stage;
+      END IF;
+    END IF;
     IF finishing THEN
       PERFORM workflow._engine_notify_job_complete(job_id_param, 'completed');
     END IF;
@@ -106,7 +124,8 @@ $$;
 COMMENT ON FUNCTION workflow.advance_job_stage(text, int, int, jsonb) IS
   'Compare-and-set move of a job from current_stage (which must be complete) to next_stage = current_stage + 1; '
   'next_stage = total_stages + 1 completes the job. Exactly one concurrent caller gets true; stale or '
-  'repeated calls get false and write nothing; 55000 when current_stage is not complete yet.';
+  'repeated calls get false and write nothing; 55000 when current_stage is not complete yet. Moving into a '
+  'stage that is complete already makes its hand-over claimable at once (claim_stage_handovers).';
 
 -- Completes the job when its last stage is complete (idempotent).
 CREATE FUNCTION workflow.check_job_completion(job_id_param text)
@@ -126,6 +145,8 @@ BEGIN
                     WHERE s.job_id = job_id_param AND s.stage = jobs.total_stages
                       AND s.completed_at IS NOT NULL);
     IF FOUND THEN
+      UPDATE workflow.stages s SET left_at = now()
+       WHERE s.job_id = job_id_param AND s.stage = j.total_stages;
       PERFORM workflow._engine_notify_job_complete(job_id_param, 'completed');
     END IF;
     j := workflow._engine_job(job_id_param);

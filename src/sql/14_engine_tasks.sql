@@ -36,8 +36,11 @@ BEGIN
      WHERE t.status IN ('queued', 'claimed')
        AND (CASE WHEN t.status = 'queued' THEN t.run_after ELSE t.lease_expires_at END) <= now()
        AND (task_types IS NULL OR t.task_type = ANY (task_types))
+       -- Only once the job has reached the task's stage: a stage fanned out
+       -- before the advance into it has committed waits for that advance.
        AND EXISTS (SELECT 1 FROM workflow.jobs j
-                    WHERE j.id = t.job_id AND j.status IN ('pending', 'running'))
+                    WHERE j.id = t.job_id AND j.status IN ('pending', 'running')
+                      AND j.stage >= t.stage)
      ORDER BY (CASE WHEN t.status = 'queued' THEN t.run_after ELSE t.lease_expires_at END)
      LIMIT max_tasks
        FOR UPDATE OF t SKIP LOCKED

@@ -82,7 +82,9 @@ BEGIN
       'workflow.advance_job_stage(text,integer,integer,jsonb)',
       'workflow.check_job_completion(text)',
       'workflow.job_progress(text)',
-      'workflow.check_invariants(text)'] LOOP
+      'workflow.check_invariants(text)',
+      'workflow.claim_stage_handovers(text,integer,interval)',
+      'workflow.set_handover_lease(text,interval)'] LOOP
     check_name := 'function ' || fn;
     SELECT CASE WHEN p.oid IS NULL THEN 'missing'
                 WHEN p.prosecdef AND NOT coalesce(p.proconfig::text[] @> ARRAY['search_path=pg_catalog, pg_temp'], false)
@@ -180,6 +182,18 @@ AS $$
        AND j.status = 'completed'
        AND NOT EXISTS (SELECT 1 FROM s WHERE s.job_id = j.id AND s.stage = j.total_stages
                           AND s.completed_at IS NOT NULL)
+  ), stuck_bad AS (
+    -- The job's current stage is complete and nobody holds its hand-over:
+    -- nothing moves the job on until a worker calls claim_stage_handovers.
+    SELECT j.id || ' at stage ' || j.stage || ' of ' || j.total_stages || ', complete since '
+           || s.completed_at || ', hand-over lease ran out at '
+           || coalesce(s.handover_expires_at, s.completed_at + j.handover_lease)
+           || coalesce(' (last claimed by ' || s.handover_by || ')', '') AS what
+      FROM workflow.jobs j JOIN s ON s.job_id = j.id AND s.stage = j.stage
+     WHERE (job_id_param IS NULL OR j.id = job_id_param)
+       AND j.status IN ('pending', 'running')
+       AND s.completed_at IS NOT NULL
+       AND coalesce(s.handover_expires_at, s.completed_at + j.handover_lease) <= now()
   ), checks(check_name, what) AS (
     SELECT 'slot remaining = unfinished tasks of the slot', what FROM slot_bad
     UNION ALL SELECT 'pending_slots = non-zero slots + unsealed', what FROM pending_bad
@@ -189,6 +203,7 @@ AS $$
     UNION ALL SELECT 'every task has its stage row', what FROM orphan_bad
     UNION ALL SELECT 'task id, slot and completed_at consistent', what FROM task_bad
     UNION ALL SELECT 'completed job has its last stage complete', what FROM job_bad
+    UNION ALL SELECT 'stuck jobs', what FROM stuck_bad
   ), names(check_name, ord) AS (
     VALUES ('slot remaining = unfinished tasks of the slot', 1),
            ('pending_slots = non-zero slots + unsealed', 2),
@@ -197,7 +212,8 @@ AS $$
            ('exactly one completer, a completed task of the stage', 5),
            ('every task has its stage row', 6),
            ('task id, slot and completed_at consistent', 7),
-           ('completed job has its last stage complete', 8)
+           ('completed job has its last stage complete', 8),
+           ('stuck jobs', 9)
   )
   SELECT n.check_name, count(c.what) = 0,
          CASE WHEN count(c.what) = 0 THEN 'ok'
@@ -210,5 +226,7 @@ AS $$
 $$;
 COMMENT ON FUNCTION workflow.check_invariants(text) IS
   'Checks that the fan-in bookkeeping matches the tasks (for one job, or all when NULL): slot counters, '
-  'pending_slots, total_tasks, completion state, the single completer, task ids and slots. One row per check; '
-  'all ok after any crash.';
+  'pending_slots, total_tasks, completion state, the single completer, task ids and slots; and stuck jobs: a '
+  'pending/running job whose current stage is complete and whose hand-over lease has run out (nobody is '
+  'advancing it: a worker must call claim_stage_handovers). One row per check; all ok after any crash once '
+  'the workers have caught up.';

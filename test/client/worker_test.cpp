@@ -195,3 +195,42 @@ TEST(ClientWorker, RefusedTaskInABatchDoesNotLoseTheOthers) {
   EXPECT_EQ(counts.int64(0, 0), 3);
   EXPECT_EQ(counts.int64(0, 1), 3);
 }
+
+// A completer that was told stage_complete and died before advancing the job:
+// the workers claim the stage's hand-over once the job's (short) hand-over
+// lease has run out, fan out the next stage and advance, exactly once.
+TEST(ClientWorker, TakesOverAStageWhoseCompleterDied) {
+  Client client(client_options(6));
+  const auto job = client.run([&](Connection& c) {
+    const auto id = a::create_job(c, "worker-handover", json::object(), 2);
+    a::set_handover_lease(c, id, 200ms);
+    a::add_tasks(c, id, 1, "handover", std::vector<json>(2, json::object()));
+    a::complete_task(c, id + ":1:0", id, 1, json::object());
+    EXPECT_TRUE(a::complete_task(c, id + ":1:1", id, 1, json::object()).stage_complete);
+    return id;  // ... and the completer "dies" here: no fan-out, no advance
+  });
+  std::this_thread::sleep_for(300ms);
+  WorkerOptions o;
+  o.name = "handover";
+  o.task_types = {"handover"};
+  o.handover_every = 100ms;
+  std::atomic<int> fan_outs{0};
+  o.on_stage_complete = [&](Client& c, const std::string& job_id, int stage) {
+    ++fan_outs;
+    if (stage == 1)
+      c.run([&](Connection& conn) {
+        return a::add_tasks(conn, job_id, 2, "handover", std::vector<json>(3, json::object()));
+      });
+  };
+  std::optional<std::string> status;
+  const auto run = run_workers(client, job, 3, o, [](const Task&) { return json::object(); }, &status);
+  EXPECT_EQ(status, std::optional<std::string>("completed"));
+  const auto total = run.total();
+  EXPECT_EQ(total.handovers, 1u);          // stage 1, by one of the three workers
+  EXPECT_EQ(total.stage_completions, 1u);  // stage 2, told to its completer
+  EXPECT_EQ(total.advances, 2u);
+  EXPECT_EQ(total.completed, 3u);
+  EXPECT_EQ(fan_outs.load(), 2);
+  for (const auto& k : client.run([&](Connection& c) { return a::check_invariants(c, job); }))
+    EXPECT_TRUE(k.ok) << k.name << ": " << k.detail;
+}

@@ -122,10 +122,13 @@ class EngineRace : public ::testing::Test {
     ASSERT_EQ(first_error, "");
   }
 
+  // The fan-in bookkeeping. These races never advance their jobs, so a job
+  // left at a complete stage is expected here, not a "stuck jobs" failure.
   static void expect_invariants(Conn& c, const std::string& job_like) {
     Result r = c.exec(
         "SELECT i.check_name, i.detail FROM workflow.jobs j, "
-        "LATERAL workflow.check_invariants(j.id) i WHERE j.id LIKE $1 AND NOT i.ok",
+        "LATERAL workflow.check_invariants(j.id) i WHERE j.id LIKE $1 AND NOT i.ok "
+        "AND i.check_name <> 'stuck jobs'",
         {job_like});
     for (int i = 0; i < PQntuples(r.get()); ++i)
       ADD_FAILURE() << PQgetvalue(r.get(), i, 0) << ": " << PQgetvalue(r.get(), i, 1);

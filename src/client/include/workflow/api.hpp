@@ -69,6 +69,18 @@ bool cancel_job(Connection& c, const std::string& job_id,
 bool advance_job_stage(Connection& c, const std::string& job_id, int current_stage,
                        int next_stage, const json& stage_results = json::object());
 JobCompletion check_job_completion(Connection& c, const std::string& job_id);
+// Hand-over (workflow.claim_stage_handovers): up to max_stages stages whose
+// completer did not advance the job within the job's hand-over lease (it
+// died or lost its connection), leased to worker for lease. Process each like
+// a stage_complete = true answer: fan out stage + 1, advance_job_stage,
+// check_job_completion. Worker does this on its own.
+std::vector<StageHandover> claim_stage_handovers(
+    Connection& c, const std::string& worker, int max_stages = 1,
+    std::chrono::seconds lease = std::chrono::minutes(5));
+// How long the completer of each stage of the job may take, from its
+// completion, to advance it before the stage is handed over (default 1 minute).
+void set_handover_lease(Connection& c, const std::string& job_id,
+                        std::chrono::milliseconds lease);
 std::vector<StageProgress> job_progress(Connection& c, const std::string& job_id);
 std::vector<Check> validate(Connection& c);
 std::vector<Check> check_invariants(Connection& c,

@@ -68,6 +68,13 @@ struct StageProgress {
   bool complete = false;
 };
 
+// A stage handed over by claim_stage_handovers: complete, its job still at
+// it and nobody advancing it. Treat it as a stage_complete = true answer.
+struct StageHandover {
+  std::string job_id;
+  int stage = 0;
+};
+
 struct Check {  // validate() / check_invariants() rows
   std::string name;
   bool ok = false;

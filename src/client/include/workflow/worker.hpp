@@ -2,6 +2,9 @@
 // that run long, complete the batch in one round trip (or fail the task when
 // the handler throws), and when told a stage is complete: call on_stage_complete
 // (e.g. fan out the next stage), advance the job, then check its completion.
+// Every handover_every it also claims stage hand-overs (stages another
+// completer left complete but not advanced: it died, or the job reached a
+// stage completed early) and follows them up the same way.
 // Connection failures are retried with backoff; the loop survives a server restart.
 #pragma once
 
@@ -34,8 +37,12 @@ struct WorkerOptions {
   // (api::complete_tasks); true: one transaction per task, pipelined
   // (api::complete_tasks_each; a commit per task, slower, see bench/RESULTS.md).
   bool transaction_per_task = false;
-  // Called once per completed stage, before the job is advanced. Idempotent work only.
+  // Called once per completed stage, before the job is advanced. Idempotent work only:
+  // a stage handed over after its completer died is followed up again.
   std::function<void(Client&, const std::string& job_id, int stage)> on_stage_complete;
+  // How often to claim stage hand-overs (claim_stage_handovers, a few stages
+  // per call, leased for `lease`), busy or idle; 0 = never.
+  std::chrono::milliseconds handover_every{1000};
 };
 
 struct WorkerStats {
@@ -47,6 +54,7 @@ struct WorkerStats {
   std::uint64_t jobs_completed = 0;
   std::uint64_t heartbeats = 0;
   std::uint64_t reconnects = 0;         // loop iterations that hit a connection error
+  std::uint64_t handovers = 0;          // stages claimed by claim_stage_handovers
 
   // Adds another worker's counts (to total several workers' stats).
   WorkerStats& operator+=(const WorkerStats& o) {
@@ -58,6 +66,7 @@ struct WorkerStats {
     jobs_completed += o.jobs_completed;
     heartbeats += o.heartbeats;
     reconnects += o.reconnects;
+    handovers += o.handovers;
     return *this;
   }
 };
@@ -73,7 +82,9 @@ class Worker {
   int run_once(WorkerStats& stats);
 
  private:
-  void on_stage_complete(const std::string& job_id, int stage, WorkerStats& stats);
+  void on_stage_complete(const std::string& job_id, int stage, WorkerStats& stats,
+                         bool handover = false);
+  void take_handovers(WorkerStats& stats);
   void flush(WorkerStats& stats);
   Client& client_;
   // Handled tasks whose completion (or stage follow-up) has not been confirmed
@@ -82,6 +93,8 @@ class Worker {
   std::vector<TaskCompletion> unacked_;
   std::vector<std::pair<std::string, int>> stage_events_;
   bool counted_front_ = false;  // stage_events_.front() already counted in stats
+  std::vector<StageHandover> handovers_;  // claimed, not yet followed up
+  std::chrono::steady_clock::time_point next_handover_poll_{};
   WorkerOptions options_;
   TaskHandler handler_;
 };
