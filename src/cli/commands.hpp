@@ -14,6 +14,8 @@ namespace workflow::cli {
 struct Global {
   std::string conninfo;  // --db; default DATABASE_URL / PG* variables
   bool verbose = false;  // log every statement with its time
+  std::string statements;  // --statements / WORKFLOW_STATEMENTS; empty = the library's default
+  std::string waits;       // --waits / WORKFLOW_WAITS; empty = the library's default
   int exit_code = 0;
   client::ClientOptions options() const;
 };

@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <exception>
 #include <thread>
+#include <vector>
 
 #include "commands.hpp"
 #include "workflow/worker.hpp"
@@ -16,6 +18,35 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 void on_signal(int) { g_stop = true; }
+
+// The worker threads. join() waits for them; leaving the scope any other way
+// (the callback throws) stops and joins them: a joinable std::thread is never
+// destroyed (that is std::terminate, exit 134).
+struct JoinedThreads {
+  std::vector<std::thread> threads;
+  void join() {
+    for (auto& t : threads)
+      if (t.joinable()) t.join();
+  }
+  ~JoinedThreads() {
+    g_stop = true;
+    join();
+  }
+};
+
+// "message (SQLSTATE xxxxx) - detail" for an exception caught as exception_ptr.
+std::string describe(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const client::sql_error& e) {
+    return fmt::format("{} (SQLSTATE {}){}", e.what(), e.sqlstate(),
+                       e.detail().empty() ? "" : " - " + e.detail());
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "unknown exception";
+  }
+}
 
 // Built-in handlers by task type: noop, sleep ({"ms": N}), fail-once (fails its first try).
 client::json run_builtin(const client::Task& t) {
@@ -64,8 +95,14 @@ void add_worker(CLI::App& app, Global& g) {
       gethostname(host, sizeof host - 1);
       prefix = fmt::format("{}:{}", host, getpid());
     }
-    std::vector<std::thread> threads;
+    if (!a->until_job.empty() &&  // an unknown job would never end: P0002 before any work
+        !c.run([&](client::Connection& conn) { return client::api::get_job(conn, a->until_job); }))
+      throw client::sql_error("P0002", "job \"" + a->until_job + "\" does not exist");
+    JoinedThreads workers;
+    auto& threads = workers.threads;
     std::vector<client::WorkerStats> stats(a->concurrency);
+    // Every failure of a thread is kept (not only logged) and decides the exit status.
+    std::vector<std::exception_ptr> errors(a->concurrency + 1);  // + the --until-job wait
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < a->concurrency; ++i) {
       client::WorkerOptions w;
@@ -76,27 +113,33 @@ void add_worker(CLI::App& app, Global& g) {
       w.stop_after_idle = std::chrono::milliseconds(static_cast<long>(a->exit_when_idle * 1000));
       w.on_stage_complete = fan_out_next_stage;
       w.transaction_per_task = a->transaction_per_task;
-      threads.emplace_back([&c, &stats, i, w] {
-        client::Worker worker(c, w, run_builtin);
+      threads.emplace_back([&c, &stats, &errors, i, w] {
         try {
+          client::Worker worker(c, w, run_builtin);
           stats[i] = worker.run(g_stop);
-        } catch (const std::exception& e) {
-          spdlog::error("worker {} stopped: {}", w.name, e.what());
-          g_stop = true;
+        } catch (...) {
+          errors[i] = std::current_exception();
+          spdlog::error("worker {} failed: {}", w.name, describe(errors[i]));
+          g_stop = true;  // a failure the loop does not retry stops the others too
         }
       });
     }
     if (!a->until_job.empty()) {
-      while (!g_stop) {
-        try {
-          if (c.wait_for_job(a->until_job, std::chrono::seconds(1))) break;
-        } catch (const client::connection_error&) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(200));  // server restarting
+      try {
+        while (!g_stop) {
+          try {
+            if (c.wait_for_job(a->until_job, std::chrono::seconds(1))) break;
+          } catch (const client::connection_error&) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));  // server restarting
+          }
         }
+      } catch (...) {
+        errors.back() = std::current_exception();
+        spdlog::error("waiting for job {} failed: {}", a->until_job, describe(errors.back()));
       }
       g_stop = true;
     }
-    for (auto& t : threads) t.join();
+    workers.join();
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     client::WorkerStats total;
@@ -109,7 +152,11 @@ void add_worker(CLI::App& app, Global& g) {
                         {"reconnects", total.reconnects}, {"handovers", total.handovers},
                         {"tasks_per_second", secs > 0 ? total.completed / secs : 0.0},
                         {"pool", {{"created", m.created}, {"waits", m.waits}, {"errors", m.errors}}}};
+    int failures = 0;
+    for (const auto& e : errors) failures += e ? 1 : 0;
+    out["errors"] = failures;
     fmt::print("{}\n", out.dump());
+    if (failures > 0) g.exit_code = 2;  // each failure was logged with its SQLSTATE above
   });
 }
 

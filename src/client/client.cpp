@@ -1,27 +1,49 @@
 #include "workflow/client.hpp"
 
+#include <algorithm>
+#include <thread>
+
 namespace workflow::client {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// In LISTEN mode the state is re-read this often even without a notification.
+constexpr std::chrono::seconds kListenRecheck{5};
+
 bool terminal(const std::string& status) {
   return status == "completed" || status == "failed" || status == "cancelled";
 }
 
-// Payloads are JSON ({"job_id": ..., "stage": N} / {"job_id": ..., "status": ...});
-// an unparsable payload is ignored rather than trusted.
-json parse_payload(const std::string& payload) {
+// The job a notification names ({"job_id": ..., ...}); "" for an unparsable
+// payload. Only a filter: the payload is never trusted for the answer.
+std::string payload_job(const std::string& payload) {
   json j = json::parse(payload, nullptr, /*allow_exceptions=*/false);
-  return j.is_object() ? j : json::object();
+  if (!j.is_object()) return {};
+  auto it = j.find("job_id");
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+bool wants_listen(Connection& c) {
+  switch (c.settings().waits) {
+    case WaitMode::listen: return true;
+    case WaitMode::poll: return false;
+    case WaitMode::automatic: return !c.behind_pooler();
+  }
+  return false;
 }
 
 // LISTEN on a leased connection for the duration of a wait; the lease is
 // cleaned (UNLISTEN *) or discarded so no later user receives stray events.
 class Listening {
  public:
-  Listening(Pool& pool, std::initializer_list<const char*> channels) : lease_(pool.acquire()) {
-    for (const char* ch : channels) lease_->listen(ch);
+  Listening(Lease lease, std::initializer_list<const char*> channels) : lease_(std::move(lease)) {
+    try {
+      for (const char* ch : channels) lease_->listen(ch);
+    } catch (...) {
+      lease_.discard();
+      throw;
+    }
   }
   ~Listening() {
     try {
@@ -62,36 +84,64 @@ std::optional<std::string> Client::extension_version() {
   });
 }
 
+bool Client::waits_listen() {
+  return run([](Connection& c) { return wants_listen(c); });
+}
+
+template <class T>
+std::optional<T> Client::wait_until(const std::string& job_id,
+                                    std::initializer_list<const char*> channels,
+                                    std::chrono::milliseconds timeout,
+                                    const std::function<std::optional<T>(Connection&)>& decide) {
+  const auto deadline = Clock::now() + timeout;
+  Lease lease = pool_.acquire();
+  if (wants_listen(*lease)) {
+    Listening l(std::move(lease), channels);
+    Connection& c = l.conn();
+    for (;;) {
+      // Read only now that we listen: an event before this point is in the state.
+      if (auto answer = decide(c)) return answer;
+      if (Clock::now() >= deadline) return std::nullopt;
+      const auto until = std::min(deadline, Clock::now() + kListenRecheck);
+      while (auto n = c.wait_notification(until)) {
+        if (payload_job(n->payload) != job_id) continue;  // another job's event
+        while (c.wait_notification(Clock::now())) {}     // one re-read for a burst
+        break;
+      }
+    }
+  }
+  // Polling (a pooler, or WaitMode::poll): no connection is held between reads.
+  { Lease done = std::move(lease); }
+  for (;;) {
+    if (auto answer = run(decide)) return answer;
+    const auto now = Clock::now();
+    if (now >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(
+        std::min<Clock::duration>(options_.pool.settings.poll_interval, deadline - now));
+  }
+}
+
 bool Client::wait_for_stage(const std::string& job_id, int stage,
                             std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  Listening l(pool_, {"workflow_stage_complete", "workflow_job_complete"});
-  Connection& c = l.conn();
-  // Read the state only now that we listen: an event before this point is in the state.
-  if (stage_done(c, job_id, stage)) return true;
-  if (terminal(require_job_status(c, job_id))) return stage_done(c, job_id, stage);
-  while (auto n = c.wait_notification(deadline)) {
-    const json p = parse_payload(n->payload);
-    if (p.value("job_id", std::string()) != job_id) continue;
-    if (n->channel == "workflow_stage_complete" && p.value("stage", -1) == stage) return true;
-    if (n->channel == "workflow_job_complete") return stage_done(c, job_id, stage);
-  }
-  return false;
+  const auto answer = wait_until<bool>(
+      job_id, {"workflow_stage_complete", "workflow_job_complete"}, timeout,
+      [&](Connection& c) -> std::optional<bool> {
+        if (stage_done(c, job_id, stage)) return true;
+        // An ended job's open stage never completes: no need to wait for the timeout.
+        if (terminal(require_job_status(c, job_id))) return stage_done(c, job_id, stage);
+        return std::nullopt;
+      });
+  return answer.value_or(false);
 }
 
 std::optional<std::string> Client::wait_for_job(const std::string& job_id,
                                                 std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  Listening l(pool_, {"workflow_job_complete"});
-  Connection& c = l.conn();
-  if (std::string status = require_job_status(c, job_id); terminal(status)) return status;
-  while (auto n = c.wait_notification(deadline)) {
-    const json p = parse_payload(n->payload);
-    if (p.value("job_id", std::string()) != job_id) continue;
-    std::string status = p.value("status", std::string());
-    return terminal(status) ? status : require_job_status(c, job_id);
-  }
-  return std::nullopt;
+  return wait_until<std::string>(job_id, {"workflow_job_complete"}, timeout,
+                                 [&](Connection& c) -> std::optional<std::string> {
+                                   std::string status = require_job_status(c, job_id);
+                                   if (terminal(status)) return status;
+                                   return std::nullopt;
+                                 });
 }
 
 }  // namespace workflow::client

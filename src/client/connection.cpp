@@ -27,6 +27,21 @@ std::string trim(std::string s) {
   return s;
 }
 
+// libpq gives no SQLSTATE for a failed connection attempt: derive one from
+// the server's (or the pooler's) message. Class 28 and 3D000 are refusals that
+// a retry does not cure (see is_retryable); anything else is the link (08001)
+// or a server that is starting or stopping (57P03), worth another attempt.
+std::string connect_failure_state(const std::string& msg) {
+  auto has = [&](const char* text) { return msg.find(text) != std::string::npos; };
+  if (has("starting up") || has("shutting down")) return "57P03";
+  if (has("password authentication failed")) return "28P01";
+  if ((has("role \"") && has("does not exist")) || has("no pg_hba.conf entry") ||
+      has("no such user") || has("authentication failed"))
+    return "28000";
+  if (has("database \"") && has("does not exist")) return "3D000";
+  return "08001";
+}
+
 struct ParamArrays {
   std::vector<const char*> values;
   explicit ParamArrays(const Params& params) {
@@ -37,7 +52,8 @@ struct ParamArrays {
 
 }  // namespace
 
-Connection::Connection(const Settings& settings, QueryHook hook) : hook_(std::move(hook)) {
+Connection::Connection(const Settings& settings, QueryHook hook)
+    : settings_(settings), hook_(std::move(hook)) {
   // The first dbname may be a URL or conninfo string (expanded); a second one,
   // when set, overrides just the database name.
   const char* keys[] = {"dbname", "application_name", "connect_timeout",
@@ -50,9 +66,7 @@ Connection::Connection(const Settings& settings, QueryHook hook) : hook_(std::mo
     std::string msg = trim(PQerrorMessage(conn_));
     PQfinish(conn_);
     conn_ = nullptr;
-    const bool starting = msg.find("starting up") != std::string::npos ||
-                          msg.find("shutting down") != std::string::npos;
-    throw connection_error("could not connect: " + msg, starting ? "57P03" : "08001");
+    throw connection_error("could not connect: " + msg, connect_failure_state(msg));
   }
   PQsetNoticeProcessor(conn_, quiet_notices, nullptr);
 }
@@ -131,6 +145,26 @@ Result Connection::exec(const std::string& sql) {
   return check(PQexec(conn_, sql.c_str()), sql, t0);
 }
 
+bool Connection::behind_pooler() {
+  if (!behind_pooler_) {
+    if (!conn_) throw connection_error("connection is closed");
+    Result r = exec("SELECT pg_catalog.pg_backend_pid()");
+    behind_pooler_ = r.int32(0, 0) != PQbackendPID(conn_);
+  }
+  return *behind_pooler_;
+}
+
+bool Connection::uses_prepared_statements() {
+  if (!prepared_mode_) {
+    switch (settings_.statements) {
+      case StatementMode::unnamed: prepared_mode_ = false; break;
+      case StatementMode::prepared: prepared_mode_ = true; break;
+      case StatementMode::automatic: prepared_mode_ = !behind_pooler(); break;
+    }
+  }
+  return *prepared_mode_;
+}
+
 const std::string& Connection::prepared_name(const std::string& sql, int nparams) {
   auto it = prepared_.find(sql);
   if (it != prepared_.end()) return it->second;
@@ -142,12 +176,18 @@ const std::string& Connection::prepared_name(const std::string& sql, int nparams
 
 Result Connection::query(const std::string& sql, const Params& params) {
   if (!conn_) throw connection_error("connection is closed");
-  const std::string& name = prepared_name(sql, static_cast<int>(params.size()));
+  const int n = static_cast<int>(params.size());
+  if (!uses_prepared_statements()) {
+    ParamArrays p(params);
+    const auto t0 = Clock::now();
+    return check(PQexecParams(conn_, sql.c_str(), n, nullptr, p.values.data(), nullptr, nullptr, 0),
+                 sql, t0);
+  }
+  const std::string& name = prepared_name(sql, n);
   ParamArrays p(params);
   const auto t0 = Clock::now();
-  return check(PQexecPrepared(conn_, name.c_str(), static_cast<int>(params.size()),
-                              p.values.data(), nullptr, nullptr, 0),
-               sql, t0);
+  return check(PQexecPrepared(conn_, name.c_str(), n, p.values.data(), nullptr, nullptr, 0), sql,
+               t0);
 }
 
 std::vector<Result> Connection::pipeline(const std::string& sql,
@@ -156,13 +196,19 @@ std::vector<Result> Connection::pipeline(const std::string& sql,
   std::vector<Result> out;
   if (batches.empty()) return out;
   if (!conn_) throw connection_error("connection is closed");
-  const std::string name = prepared_name(sql, static_cast<int>(batches.front().size()));
+  const bool named = uses_prepared_statements();
+  const std::string name =
+      named ? prepared_name(sql, static_cast<int>(batches.front().size())) : std::string();
   const auto t0 = Clock::now();
   if (PQenterPipelineMode(conn_) != 1) throw_error(nullptr);
   for (const auto& params : batches) {
     ParamArrays p(params);
-    if (PQsendQueryPrepared(conn_, name.c_str(), static_cast<int>(params.size()),
-                            p.values.data(), nullptr, nullptr, 0) != 1) {
+    const int n = static_cast<int>(params.size());
+    const int sent =
+        named ? PQsendQueryPrepared(conn_, name.c_str(), n, p.values.data(), nullptr, nullptr, 0)
+              : PQsendQueryParams(conn_, sql.c_str(), n, nullptr, p.values.data(), nullptr,
+                                  nullptr, 0);
+    if (sent != 1) {
       throw_error(nullptr);  // the link broke while sending; the pool discards it
     }
     if (separate_transactions && PQpipelineSync(conn_) != 1) throw_error(nullptr);

@@ -8,7 +8,12 @@
 namespace workflow::client {
 
 bool is_retryable(const std::exception& e) noexcept {
-  if (dynamic_cast<const connection_error*>(&e)) return true;
+  if (auto* c = dynamic_cast<const connection_error*>(&e)) {
+    // Refused at connect (unknown role or database, failed authentication):
+    // retrying cannot help, and a worker would retry it silently for ever.
+    const std::string& s = c->sqlstate();
+    return s.rfind("28", 0) != 0 && s != "3D000";
+  }
   if (auto* s = dynamic_cast<const sql_error*>(&e)) return s->is_transient();
   return false;
 }

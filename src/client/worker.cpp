@@ -23,8 +23,9 @@ class Heartbeat {
                 for (const auto& t : batch)
                   if (api::heartbeat_task(c, t.id, t.job_id, opt.name, opt.lease)) ++counter;
               });
-            } catch (const std::exception&) {
+            } catch (...) {
               // A missed heartbeat only risks the lease; the loop reports real failures.
+              // Nothing leaves this thread (that would be std::terminate).
             }
             lock.lock();
           }
@@ -142,6 +143,8 @@ int Worker::run_once(WorkerStats& stats) {
         failures.push_back({&task, e.what(), false});
       } catch (const std::exception& e) {
         failures.push_back({&task, e.what(), true});
+      } catch (...) {
+        failures.push_back({&task, "handler threw a non-std::exception", true});
       }
     }
   }

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # ctest client.cli: the `workflow` CLI end to end against DATABASE_URL, in its
-# own database: health, submit (3 stages), worker, watch, history, export.
+# own database: health, submit (3 stages), worker, watch, history, export, and
+# worker failures (reported with their SQLSTATE, exit status 2, never an abort).
+# test/stress/client_pgbouncer.sh runs it again through PgBouncer (transaction
+# mode; the role wf_cli_readonly must be listed in PgBouncer's users).
 set -euo pipefail
 CLI=$1
 [ -n "${DATABASE_URL:-}" ] || { echo "FAIL: DATABASE_URL is not set"; exit 1; }
 DB=wf_client_cli_$$
+RO=wf_cli_readonly  # a role whose statements fail (no rights, read-only)
 psql -qX "$DATABASE_URL" -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
-trap 'psql -qX "$DATABASE_URL" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"' EXIT
+trap 'psql -qX "$DATABASE_URL" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "DROP ROLE IF EXISTS $RO"' EXIT
 URL="${DATABASE_URL%/*}/$DB"
 q() { psql -qXAt "$URL" -c "$1"; }
 fail() { echo "FAIL: $*"; exit 1; }
@@ -47,5 +51,36 @@ for spec in 0,5 5,0,5 5,0 0,0; do
   [ "$(q "SELECT status || ':' || stage FROM workflow.jobs WHERE id = '$J'")" = "completed:$(tr -cd , <<<"$spec" | wc -c | awk '{print $1 + 1}')" ] \
     || fail "job with --tasks $spec: $(q "SELECT status, stage FROM workflow.jobs WHERE id = '$J'")"
 done
+
+# Worker failures: reported on stderr with the SQLSTATE, exit status 2 (not
+# an abort, exit 134, and not 0 having done nothing).
+set +e
+ERR=$(timeout 30 $CLI --db "$URL" worker --concurrency 2 --until-job no-such-job 2>&1 >/dev/null)
+RC=$?
+set -e
+[ "$RC" = 2 ] || fail "worker --until-job no-such-job: exit $RC, want 2: $ERR"
+grep -q "SQLSTATE P0002" <<<"$ERR" || fail "worker --until-job no-such-job names no SQLSTATE: $ERR"
+q "DO \$\$BEGIN CREATE ROLE $RO LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END\$\$"
+q "ALTER ROLE $RO SET default_transaction_read_only = on"
+RO_URL=$(sed -E "s#^(postgres(ql)?://)[^@/]*@#\1$RO@#" <<<"$URL")
+ERRFILE=$(mktemp)
+set +e
+OUT=$(timeout 60 $CLI --db "$RO_URL" worker --concurrency 3 --exit-when-idle 1 2>"$ERRFILE")
+RC=$?
+set -e
+ERR=$(cat "$ERRFILE"); rm -f "$ERRFILE"
+[ "$RC" = 2 ] || fail "worker whose threads fail: exit $RC, want 2: $ERR"
+# The first failure stops the other threads, which may stop before they fail.
+grep -qE 'worker .* failed: .*SQLSTATE (42501|25006)' <<<"$ERR" \
+  || fail "a failed worker thread is reported with its SQLSTATE: $ERR"
+grep -qE '"errors":[1-3]\b' <<<"$OUT" || fail "summary counts the failures: $OUT"
+# A role the server refuses at connect: reported (SQLSTATE 28000), not retried for ever.
+set +e
+ERR=$(timeout 30 $CLI --db "$(sed -E "s#^(postgres(ql)?://)[^@/]*@#\1wf_cli_no_such_role@#" <<<"$URL")" \
+        worker --concurrency 2 --exit-when-idle 1 2>&1 >/dev/null)
+RC=$?
+set -e
+[ "$RC" = 2 ] || fail "worker with an unknown role: exit $RC, want 2: $ERR"
+grep -qE 'SQLSTATE 28000' <<<"$ERR" || fail "worker with an unknown role names no SQLSTATE 28000: $ERR"
 
 echo "cli ok"

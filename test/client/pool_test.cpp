@@ -167,7 +167,7 @@ TEST(ClientHook, SeesEveryStatementWithSqlstate) {
   EXPECT_EQ(seen.back().second, "22012");
 }
 
-TEST(ClientConnection, ErrorsCarrySqlstateDetailAndPreparedStatementsAreReused) {
+TEST(ClientConnection, ErrorsCarrySqlstateDetailAndNoNamedStatementsByDefault) {
   Connection c(settings());
   try {
     c.exec("DO $$BEGIN RAISE EXCEPTION 'bad %', 'x' USING ERRCODE = '22023', DETAIL = 'd', HINT = 'h'; END$$");
@@ -181,8 +181,14 @@ TEST(ClientConnection, ErrorsCarrySqlstateDetailAndPreparedStatementsAreReused) 
   for (int i = 0; i < 3; ++i)
     EXPECT_EQ(c.query("SELECT $1::text", {std::string("it's \"quoted\" ü")}).string(0, 0),
               "it's \"quoted\" ü");
-  EXPECT_EQ(c.exec("SELECT count(*) FROM pg_prepared_statements").int64(0, 0), 1);
+  // Unnamed statements by default: nothing named is left on the server
+  // connection, which behind PgBouncer (transaction mode) another client gets.
+  EXPECT_EQ(c.exec("SELECT count(*) FROM pg_prepared_statements").int64(0, 0), 0);
   EXPECT_TRUE(c.query("SELECT $1::text IS NULL", {std::nullopt}).boolean(0, 0));
+  std::vector<Params> batch(5, Params{std::string("7")});
+  EXPECT_EQ(c.pipeline("SELECT $1::int + 1", batch).at(4).int32(0, 0), 8);
+  EXPECT_EQ(c.pipeline("SELECT $1::int + 1", batch, true).at(4).int32(0, 0), 8);
+  EXPECT_EQ(c.exec("SELECT count(*) FROM pg_prepared_statements").int64(0, 0), 0);
 }
 
 TEST(ClientConnection, PipelineRunsABatchAndReportsTheFirstError) {

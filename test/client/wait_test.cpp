@@ -1,6 +1,9 @@
-// wait_for_stage / wait_for_job: LISTEN-based, with a timeout; an event that
-// happened before the wait started is still seen (state read after LISTEN);
-// the pooled connection is handed back without its LISTENs.
+// wait_for_stage / wait_for_job: LISTEN-based (polling behind a pooler), with a
+// timeout; an event that happened before the wait started is still seen (state
+// read after LISTEN); a forged NOTIFY never makes a wait return early; the
+// pooled connection is handed back without its LISTENs.
+#include <atomic>
+#include <future>
 #include <thread>
 
 #include "test_db.hpp"
@@ -114,4 +117,69 @@ TEST(ClientWait, NotificationWithDeadline) {
   EXPECT_EQ(n->channel, "wf_test_channel");
   EXPECT_EQ(n->payload, "hello");
   EXPECT_EQ(n->backend_pid, sender.backend_pid());
+}
+
+namespace {
+
+// Any role that can connect may NOTIFY any channel with any payload.
+void forge(Connection& c, const std::string& channel, const json& payload) {
+  c.query("SELECT pg_catalog.pg_notify($1, $2)", {channel, payload.dump()});
+}
+
+}  // namespace
+
+TEST(ClientWait, ForgedStageNotificationDoesNotEndTheWait) {
+  Client client(client_options());
+  const auto job = job_with_tasks(client, "forged-stage", 2, 2);
+  std::atomic<bool> really_complete{false};
+  auto waiter = std::async(std::launch::async, [&] {
+    const bool done = client.wait_for_stage(job, 1, 60s);
+    return std::make_pair(done, really_complete.load());
+  });
+  std::this_thread::sleep_for(300ms);  // the wait is listening (or polling) by now
+  Connection forger(settings());
+  for (int i = 0; i < 3; ++i) {
+    forge(forger, "workflow_stage_complete", {{"job_id", job}, {"stage", 1}});
+    forge(forger, "workflow_job_complete", {{"job_id", job}, {"status", "completed"}});
+    forge(forger, "workflow_stage_complete", "not json at all");
+    std::this_thread::sleep_for(100ms);
+  }
+  // Still waiting: the stage is open and the job is pending.
+  EXPECT_EQ(waiter.wait_for(700ms), std::future_status::timeout)
+      << "wait_for_stage returned on a forged notification";
+  really_complete = true;
+  complete_all(client, "forged-stage");
+  const auto [done, after_real_completion] = waiter.get();
+  EXPECT_TRUE(done);
+  EXPECT_TRUE(after_real_completion) << "returned before the stage was really complete";
+  EXPECT_TRUE(client.run([&](Connection& c) { return a::job_progress(c, job).at(0).complete; }));
+}
+
+TEST(ClientWait, ForgedJobNotificationDoesNotEndTheWait) {
+  Client client(client_options());
+  const auto job = job_with_tasks(client, "forged-job", 1);
+  std::atomic<bool> really_ended{false};
+  auto waiter = std::async(std::launch::async, [&] {
+    const auto status = client.wait_for_job(job, 60s);
+    return std::make_pair(status, really_ended.load());
+  });
+  std::this_thread::sleep_for(300ms);
+  Connection forger(settings());
+  for (const char* status : {"completed", "failed", "cancelled"}) {
+    forge(forger, "workflow_job_complete", {{"job_id", job}, {"status", status}});
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(waiter.wait_for(700ms), std::future_status::timeout)
+      << "wait_for_job returned on a forged notification";
+  // Its only stage complete, the job not yet advanced (still running): a forged
+  // job event still does not end the wait.
+  complete_all(client, "forged-job");
+  forge(forger, "workflow_job_complete", {{"job_id", job}, {"status", "completed"}});
+  EXPECT_EQ(waiter.wait_for(500ms), std::future_status::timeout)
+      << "wait_for_job returned while the job was still running";
+  really_ended = true;
+  client.run([&](Connection& c) { return a::advance_job_stage(c, job, 1, 2); });
+  const auto [status, after_real_end] = waiter.get();
+  EXPECT_EQ(status, std::optional<std::string>("completed"));
+  EXPECT_TRUE(after_real_end) << "returned before the job really ended";
 }

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
+#include <initializer_list>
 #include <optional>
 #include <string>
 
@@ -42,14 +44,36 @@ class Client {
   // True when the server answers and the extension is installed (version text).
   std::optional<std::string> extension_version();
 
-  // Wait (LISTEN, no polling) until the stage is complete / the job has ended.
-  // The state is read after LISTEN, so an event that fired earlier is not missed.
+  // Wait until the stage is complete / the job has ended (or the timeout).
+  // Both return only what they read from workflow.stages / workflow.jobs: a
+  // notification (which any role that can connect may send, with any payload)
+  // only makes them read the state again, it never decides the answer.
+  // How they wait is Settings::waits: LISTEN on workflow_stage_complete /
+  // workflow_job_complete needs a DIRECT or SESSION-MODE connection (behind
+  // PgBouncer in transaction mode LISTEN hears nothing); the default
+  // (automatic) listens on a direct connection and polls every
+  // Settings::poll_interval when it detects a pooler (Connection::behind_pooler).
+  // In LISTEN mode the state is read after LISTEN, so an event that fired
+  // earlier is not missed, and again every 5 s, so a lost notification only
+  // delays the answer. P0002 when the job does not exist.
+  // True when the stage is complete; false on timeout or when the job ended
+  // without completing it (it never will).
   bool wait_for_stage(const std::string& job_id, int stage, std::chrono::milliseconds timeout);
   // Returns the job's final status, or nullopt on timeout.
   std::optional<std::string> wait_for_job(const std::string& job_id,
                                           std::chrono::milliseconds timeout);
+  // Whether waits LISTEN (true) or poll (false) here: Settings::waits, and for
+  // automatic whether a pooled connection is behind a pooler.
+  bool waits_listen();
 
  private:
+  // decide(conn) reads the state: a value ends the wait. Woken by a
+  // notification on `channels` for job_id (LISTEN) or every poll_interval.
+  template <class T>
+  std::optional<T> wait_until(const std::string& job_id,
+                              std::initializer_list<const char*> channels,
+                              std::chrono::milliseconds timeout,
+                              const std::function<std::optional<T>(Connection&)>& decide);
   ClientOptions options_;
   Pool pool_;
 };

@@ -1,5 +1,6 @@
-// One libpq connection: parameterised statements, statements prepared once per
-// connection (cached by text), pipelined batches, LISTEN with a deadline.
+// One libpq connection: parameterised statements (unnamed by default; named and
+// prepared once per connection when Settings::statements asks for it),
+// pipelined batches, LISTEN with a deadline, pooler detection.
 // Server errors become sql_error (connection_error when the link is gone).
 #pragma once
 
@@ -7,6 +8,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -36,9 +38,11 @@ class Connection {
 
   // Simple statement (may hold several commands; no parameters).
   Result exec(const std::string& sql);
-  // Parameterised statement, prepared on first use on this connection and kept.
+  // Parameterised statement. Settings::statements = unnamed (default): sent
+  // unnamed (PQexecParams, one round trip, works through any pooler);
+  // prepared: prepared on first use on this connection and kept.
   Result query(const std::string& sql, const Params& params = {});
-  // The same prepared statement with many parameter sets, sent in libpq
+  // The same statement with many parameter sets, sent in libpq
   // pipeline mode: one network round trip.
   // separate_transactions = false: all statements form one implicit
   //   transaction (all or nothing; statements after a failed one are skipped).
@@ -62,6 +66,16 @@ class Connection {
   bool idle() const noexcept;             // link up and no transaction open
   bool in_failed_transaction() const noexcept;
   bool ping();                            // round trip; false (no throw) when the link is gone
+  // True when a connection pooler (PgBouncer, ...) stands between this
+  // connection and the server: the backend that runs our statements is not the
+  // one the startup reply named (a pooler answers the startup with its own
+  // cancel key). One round trip on first call, then cached. A session-mode
+  // pooler is detected too (it cannot be told apart from transaction mode).
+  bool behind_pooler();
+  // Whether query/pipeline use named prepared statements on this connection
+  // (Settings::statements; automatic: prepared unless behind_pooler()).
+  bool uses_prepared_statements();
+  const Settings& settings() const noexcept { return settings_; }
   int backend_pid() const noexcept;
   pg_conn* raw() const noexcept { return conn_; }
   void set_hook(QueryHook hook) { hook_ = std::move(hook); }
@@ -75,7 +89,10 @@ class Connection {
               std::string_view sqlstate, int statements);
 
   pg_conn* conn_ = nullptr;
+  Settings settings_;
   QueryHook hook_;
+  std::optional<bool> behind_pooler_;
+  std::optional<bool> prepared_mode_;
   std::unordered_map<std::string, std::string> prepared_;  // sql text -> statement name
 };
 

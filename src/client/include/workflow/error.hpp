@@ -30,7 +30,9 @@ class sql_error : public std::runtime_error {
 };
 
 // The connection is gone or could not be made (class 08, admin shutdown 57P01,
-// server starting 57P03, or libpq reporting CONNECTION_BAD). Retry on a new one.
+// server starting 57P03, or libpq reporting CONNECTION_BAD). Retry on a new one
+// (is_retryable), except when the connect was refused: 28000 / 28P01 (role,
+// authentication), 3D000 (database), derived from the message at connect.
 class connection_error : public sql_error {
  public:
   explicit connection_error(const std::string& message, std::string sqlstate = "08006")

@@ -18,7 +18,9 @@ struct RetryPolicy {
   std::chrono::milliseconds max_elapsed{30000};  // give up after this much time in total
 };
 
-// True for errors worth a new attempt: a lost/failed connection, 40001, 40P01.
+// True for errors worth a new attempt: a lost/failed connection, 40001, 40P01;
+// not a connection refused for good (class 28: unknown role, failed
+// authentication; 3D000: no such database).
 bool is_retryable(const std::exception& e) noexcept;
 
 // Seconds to sleep before retry number `attempt` (1-based), jittered.
