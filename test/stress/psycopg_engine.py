@@ -97,7 +97,7 @@ class Record:
         self.lock = threading.Lock()
         self.counts = Counter()           # event name -> n (the report)
         self.by_stage = defaultdict(Counter)  # event name -> (job, stage) -> n
-        self.first_true_task = defaultdict(list)  # (job, stage) -> task ids answered true
+        self.first_true_to = defaultdict(list)  # (job, stage) -> (task, worker) answered true
         self.accepted = defaultdict(list)  # task id -> workers whose completion was accepted
         self.problems = []                # failures seen while running
 
@@ -116,7 +116,7 @@ class Record:
             self.accepted[task.id].append(worker)
             if first:
                 self.by_stage['first-time stage_complete'][(task.job, task.stage)] += 1
-                self.first_true_task[(task.job, task.stage)].append(task.id)
+                self.first_true_to[(task.job, task.stage)].append((task.id, worker))
             if repeat is not None:
                 self.counts['repeated completions'] += 1
                 if repeat:
@@ -432,9 +432,10 @@ def check_stages(conn, plan, rec):
                     bad.append(f'{name}: not complete, yet its job is')
                 continue  # a stuck job: reported with the job
             task, by_seal, job_done = complete[key]
-            if n and (first[key] != 1 or rec.first_true_task[key] != [task]):
-                bad.append(f'{name}: first-time stage_complete = true {first[key]} times '
-                           f'({rec.first_true_task[key]}), recorded completer {task}')
+            told = rec.first_true_to[key]
+            if n and (first[key] != 1 or [t for t, _ in told] != [task]):
+                bad.append(f'{name}: first-time stage_complete = true {first[key]} times ('
+                           + ', '.join(f'{t} to {w}' for t, w in told) + f'), recorded completer {task}')
             if not n and (first[key] or not by_seal or not sealed[key]):
                 bad.append(f'{name} (empty): seal answers {sealed[key]}, completed_by_seal {by_seal}')
             # The last stage's advance may find the job completed by check_job_completion.
@@ -474,9 +475,12 @@ def check_notifications(listener, plan, conn):
     return bad
 
 
-def check_invariants(conn):
-    return [f'check_invariants: {name}: {detail}'
-            for name, ok, detail in conn.execute('SELECT * FROM workflow.check_invariants()') if not ok]
+def check_invariants(conn, fenced):
+    rows = conn.execute('SELECT * FROM workflow.check_invariants()').fetchall()
+    bad = [f'check_invariants: {name}: {detail}' for name, ok, detail in rows if not ok]
+    if fenced and 'stuck jobs' not in {name for name, _, _ in rows}:
+        bad.append("check_invariants() has no 'stuck jobs' check (CONTRACT.md)")
+    return bad
 
 
 def report(args, rec, plan, elapsed, failures):
@@ -522,7 +526,7 @@ def run(args):
         failures += check_stages(conn, plan, rec)
         failures += check_tasks(conn, rec, not args.legacy)
         failures += check_notifications(listener, plan, conn)
-        failures += check_invariants(conn)
+        failures += check_invariants(conn, not args.legacy)
     report(args, rec, plan, elapsed, failures)
     return 1 if failures else 0
 
