@@ -2,7 +2,8 @@
 """The engine driven from a second language, through its SQL API alone (psycopg 3).
 
 12 worker threads (one connection each) run 50 jobs of 3 stages (1..4 tasks a stage, some
-stages empty), submitted one by one, about 50 ms apart, so workers are often idle. A worker claims tasks, sometimes heartbeats, completes them singly
+stages empty), submitted one by one, about 50 ms apart, so workers are often idle. A
+worker claims tasks, sometimes heartbeats, completes them singly
 (complete_task_and_check_stage) or in a batch (complete_tasks), repeats 5% of the calls as
 after a lost reply, and on each stage_complete answer fans out stage s+1 and advances the
 job, in a random order. It also takes stage hand-overs (claim_stage_handovers) and treats
@@ -162,7 +163,8 @@ class Worker(threading.Thread):
                         self.rec.problem(f'{self.name}: connection lost: {e}')
                         return
                     state = getattr(e, 'sqlstate', None)
-                    self.rec.problem(f'{self.name}: unexpected {f"SQLSTATE {state}" if state else type(e).__name__}: {e}')
+                    what = f'SQLSTATE {state}' if state else type(e).__name__
+                    self.rec.problem(f'{self.name}: unexpected {what}: {e}')
                     busy = False
                 if not busy:
                     time.sleep(self.rng.uniform(0.005, 0.03))
@@ -466,12 +468,13 @@ def check_notifications(listener, plan, conn):
     bad = [] if listener.error is None else [f'listener failed: {listener.error}']
     done = {r[0] for r in conn.execute("SELECT id FROM workflow.jobs WHERE status = 'completed'")}
     for job in plan:
-        want = ['completed'] if job in done else []
-        if listener.jobs.get(job, []) != want:
-            bad.append(f'{job}: workflow_job_complete notifications {listener.jobs.get(job, [])}, want {want}')
-    for (job, stage) in conn.execute('SELECT job_id, stage FROM workflow.stages WHERE completed_at IS NOT NULL'):
-        if listener.stages[(job, stage)] != 1:
-            bad.append(f'{job} stage {stage}: {listener.stages[(job, stage)]} workflow_stage_complete notifications')
+        got, want = listener.jobs.get(job, []), ['completed'] if job in done else []
+        if got != want:
+            bad.append(f'{job}: workflow_job_complete notifications {got}, want {want}')
+    for key in conn.execute('SELECT job_id, stage FROM workflow.stages WHERE completed_at IS NOT NULL'):
+        if listener.stages[tuple(key)] != 1:
+            bad.append(f'{key[0]} stage {key[1]}: {listener.stages[tuple(key)]} '
+                       'workflow_stage_complete notifications')
     return bad
 
 
