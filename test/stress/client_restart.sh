@@ -34,8 +34,11 @@ check() {  # description, SQL returning true
   local got; got=$(psql -qXAt -c "$2")
   if [ "$got" = t ]; then echo "ok   $1"; else echo "FAIL $1 (got '$got')"; fail=1; fi
 }
-json() {  # json key [key]: a number from the worker's one-line JSON summary (last key wins)
-  grep -oE "\"${!#}\":[0-9.]+" "$WORK/worker.json" | head -1 | cut -d: -f2
+json() {  # json key [key]: a number from the worker's one-line JSON summary (keys nest)
+  /usr/bin/python3 -c 'import json, sys
+v = json.load(open(sys.argv[1]))
+for k in sys.argv[2:]: v = v[k]
+print(v)' "$WORK/worker.json" "$@"
 }
 check "job completed" "SELECT status = 'completed' AND stage = 3 FROM workflow.jobs WHERE id = '$JOB'"
 check "3000 tasks, all completed" \
