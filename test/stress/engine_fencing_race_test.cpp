@@ -14,6 +14,8 @@
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 
+#include "race_conn.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -33,48 +35,9 @@ namespace {
 constexpr const char* kDatabase = "wf_engine_fencing_race";
 constexpr int kJobs = 8, kTasksPerJob = 60, kWorkers = 8, kBatch = 12;
 
-using Result = std::unique_ptr<PGresult, decltype(&PQclear)>;
-
-struct Answer {
-  bool ok;
-  std::string sqlstate;  // when !ok
-  Result result;
-};
-
-class Conn {
- public:
-  explicit Conn(const char* dbname) : conn_(nullptr, &PQfinish) {
-    const char* url = std::getenv("DATABASE_URL");
-    if (url == nullptr) throw std::runtime_error("DATABASE_URL is not set");
-    const char* keys[] = {"dbname", dbname ? "dbname" : nullptr, nullptr};
-    const char* values[] = {url, dbname, nullptr};
-    conn_.reset(PQconnectdbParams(keys, values, 1));
-    if (PQstatus(conn_.get()) != CONNECTION_OK)
-      throw std::runtime_error(std::string("cannot connect: ") + PQerrorMessage(conn_.get()));
-  }
-
-  // Runs sql; an error is returned (with its SQLSTATE), not thrown.
-  Answer try_exec(const std::string& sql, const std::vector<std::string>& params = {}) {
-    std::vector<const char*> p;
-    for (const auto& s : params) p.push_back(s.c_str());
-    Result r(PQexecParams(conn_.get(), sql.c_str(), static_cast<int>(p.size()), nullptr, p.data(),
-                          nullptr, nullptr, 0),
-             &PQclear);
-    auto st = PQresultStatus(r.get());
-    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) return {true, "", std::move(r)};
-    const char* code = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
-    return {false, code ? code : "?????", std::move(r)};
-  }
-
-  Result exec(const std::string& sql, const std::vector<std::string>& params = {}) {
-    Answer a = try_exec(sql, params);
-    if (!a.ok) throw std::runtime_error(sql + ": " + PQresultErrorMessage(a.result.get()));
-    return std::move(a.result);
-  }
-
- private:
-  std::unique_ptr<PGconn, decltype(&PQfinish)> conn_;
-};
+using race::Answer;
+using race::Conn;
+using race::Result;
 
 struct Claimed {
   std::string id, job;
@@ -98,18 +61,8 @@ std::string text_array(const std::vector<std::string>& v) {
 
 class EngineFencingRace : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    Conn admin(nullptr);
-    admin.exec(std::string("DROP DATABASE IF EXISTS ") + kDatabase + " WITH (FORCE)");
-    admin.exec(std::string("CREATE DATABASE ") + kDatabase);
-    Conn(kDatabase).exec("CREATE EXTENSION workflow");
-  }
-  static void TearDownTestSuite() {
-    try {
-      Conn(nullptr).exec(std::string("DROP DATABASE IF EXISTS ") + kDatabase + " WITH (FORCE)");
-    } catch (...) {
-    }
-  }
+  static void SetUpTestSuite() { race::create_test_database(kDatabase); }
+  static void TearDownTestSuite() { race::drop_test_database(kDatabase); }
 };
 
 TEST_F(EngineFencingRace, StaleWorkersRaceReclaimers) {

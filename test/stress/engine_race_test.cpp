@@ -25,6 +25,8 @@
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 
+#include "race_conn.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -44,61 +46,13 @@ namespace {
 constexpr int kThreads = 16;
 constexpr const char* kDatabase = "wf_engine_race";
 
-using Result = std::unique_ptr<PGresult, decltype(&PQclear)>;
-
-class Conn {
- public:
-  explicit Conn(const char* dbname) : conn_(nullptr, &PQfinish) {
-    const char* url = std::getenv("DATABASE_URL");
-    if (url == nullptr) throw std::runtime_error("DATABASE_URL is not set");
-    const char* keys[] = {"dbname", dbname ? "dbname" : nullptr, nullptr};
-    const char* values[] = {url, dbname, nullptr};
-    conn_.reset(PQconnectdbParams(keys, values, 1));
-    if (PQstatus(conn_.get()) != CONNECTION_OK)
-      throw std::runtime_error(std::string("cannot connect: ") + PQerrorMessage(conn_.get()));
-  }
-
-  // Runs sql with text parameters; throws on error.
-  Result exec(const std::string& sql, const std::vector<std::string>& params = {}) {
-    std::vector<const char*> p;
-    for (const auto& s : params) p.push_back(s.c_str());
-    Result r(PQexecParams(conn_.get(), sql.c_str(), static_cast<int>(p.size()), nullptr, p.data(),
-                          nullptr, nullptr, 0),
-             &PQclear);
-    auto st = PQresultStatus(r.get());
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
-      throw std::runtime_error(sql + ": " + PQresultErrorMessage(r.get()));
-    return r;
-  }
-
-  std::string scalar(const std::string& sql, const std::vector<std::string>& params = {}) {
-    Result r = exec(sql, params);
-    if (PQntuples(r.get()) != 1) throw std::runtime_error(sql + ": expected one row");
-    return PQgetvalue(r.get(), 0, 0);
-  }
-
-  PGconn* raw() { return conn_.get(); }
-
- private:
-  std::unique_ptr<PGconn, decltype(&PQfinish)> conn_;
-};
+using race::Conn;
+using race::Result;
 
 class EngineRace : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    Conn admin(nullptr);
-    admin.exec(std::string("DROP DATABASE IF EXISTS ") + kDatabase + " WITH (FORCE)");
-    admin.exec(std::string("CREATE DATABASE ") + kDatabase);
-    Conn db(kDatabase);
-    db.exec("CREATE EXTENSION workflow");
-  }
-  static void TearDownTestSuite() {
-    try {
-      Conn admin(nullptr);
-      admin.exec(std::string("DROP DATABASE IF EXISTS ") + kDatabase + " WITH (FORCE)");
-    } catch (...) {
-    }
-  }
+  static void SetUpTestSuite() { race::create_test_database(kDatabase); }
+  static void TearDownTestSuite() { race::drop_test_database(kDatabase); }
 
   // Runs fn(thread_index, conn) on kThreads threads with their own
   // connections; rethrows the first failure.
