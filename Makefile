@@ -1,7 +1,11 @@
 # PGXS build of workflow.so (C++17) and the extension's SQL scripts.
-# The install script is generated: every src/sql/NN_*.sql, in name order.
+# The install script of the current version is generated: every
+# src/sql/NN_*.sql, in name order. Released scripts never change: they are
+# kept, as shipped, in src/sql/released/. The upgrade script from the last
+# release is the files listed in src/sql/upgrade/<from>--<to>.list, in order.
 EXTENSION  = workflow
-EXTVERSION = 1.0
+EXTVERSION = 1.1
+PREVIOUS   = 1.0
 MODULE_big = workflow
 
 CORE_SRCS      = $(sort $(wildcard src/core/*.cpp))
@@ -10,8 +14,10 @@ EXTENSION_SRCS = $(sort $(wildcard src/extension/*.cpp))
 OBJS = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o) $(EXTENSION_SRCS:.cpp=.o)
 
 SQL_PARTS = $(sort $(wildcard src/sql/[0-9]*.sql))
-DATA_built = workflow--$(EXTVERSION).sql
-DATA = $(wildcard src/sql/upgrade/workflow--*--*.sql)
+UPGRADE_LIST  = src/sql/upgrade/$(PREVIOUS)--$(EXTVERSION).list
+UPGRADE_PARTS = $(shell cat $(UPGRADE_LIST))
+DATA_built = workflow--$(EXTVERSION).sql workflow--$(PREVIOUS)--$(EXTVERSION).sql
+DATA = $(wildcard src/sql/released/workflow--*.sql)
 
 REGRESS = $(sort $(basename $(notdir $(wildcard sql/*.sql))))
 REGRESS_OPTS = --inputdir=. --load-extension=workflow
@@ -32,3 +38,6 @@ include $(PGXS)
 
 workflow--$(EXTVERSION).sql: $(SQL_PARTS)
 	cat $^ > $@
+
+workflow--$(PREVIOUS)--$(EXTVERSION).sql: $(UPGRADE_LIST) $(UPGRADE_PARTS)
+	cat $(UPGRADE_PARTS) > $@

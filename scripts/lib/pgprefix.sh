@@ -12,7 +12,10 @@ export WF_PG_PREFIX WF_PG_BINDIR
 wf_pg_prefix_ensure() {
   local bindir sharedir libdir
   bindir=$(pg_config --bindir); sharedir=$(pg_config --sharedir); libdir=$(pg_config --pkglibdir)
-  [ -x "$WF_PG_BINDIR/postgres" ] && [ "$WF_PG_PREFIX/.version" -nt "$bindir/postgres" ] && return 0
+  # The copy is current when it was made from this very server build (a
+  # package upgrade keeps the package's old mtimes, so compare versions).
+  [ -x "$WF_PG_BINDIR/postgres" ] && [ -f "$WF_PG_PREFIX/.version" ] &&
+    [ "$(cat "$WF_PG_PREFIX/.version")" = "$("$bindir/postgres" --version)" ] && return 0
   rm -rf "$WF_PG_PREFIX"
   mkdir -p "$WF_PG_PREFIX$(dirname "$bindir")" "$WF_PG_PREFIX$(dirname "$sharedir")" \
            "$WF_PG_PREFIX$(dirname "$libdir")"

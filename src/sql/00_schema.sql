@@ -1,4 +1,4 @@
--- workflow extension, version 1.0: generated from src/sql/*.sql in name order.
+-- workflow extension, version 1.1: generated from src/sql/*.sql in name order.
 \echo Use "CREATE EXTENSION workflow" to load this file. \quit
 
 COMMENT ON SCHEMA workflow IS 'workflow extension: jobs/stages/tasks, survey steps, audit history';
