@@ -1,0 +1,21 @@
+-- The extension's roles (NOLOGIN; a DBA grants them to login roles). Roles
+-- belong to the cluster, not to a database: a second database's CREATE
+-- EXTENSION finds them made, and DROP EXTENSION leaves them.
+--   workflow_producer  creates, fans out, seals, cancels and watches its own jobs
+--   workflow_worker    claims, heartbeats, completes, fails and advances any job's tasks
+--   workflow_survey    records and reads survey steps
+--   workflow_auditor   reads the whole audit log
+--   workflow_admin     all of the above, other owners' jobs, purges, invariants
+DO $roles$
+DECLARE
+  r text;
+BEGIN
+  FOREACH r IN ARRAY ARRAY['workflow_producer', 'workflow_worker', 'workflow_survey',
+                           'workflow_auditor', 'workflow_admin'] LOOP
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
+      EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+    END IF;
+  END LOOP;
+END
+$roles$;
+GRANT workflow_producer, workflow_worker, workflow_survey, workflow_auditor TO workflow_admin;
