@@ -41,34 +41,13 @@ $$;
 COMMENT ON FUNCTION workflow.audit_check_key(regclass, jsonb, text) IS
   'Internal: raises 22004/22023 unless key is a jsonb object naming exactly the primary key columns of target.';
 
+-- Native (src/extension/audit_history.cpp): the same checks and errors as
+-- audit_check_key, the registry lookup below the SQL layer, and one kept plan
+-- for the log query, which the log's row-level security applies to.
 CREATE FUNCTION workflow.row_history(target regclass, key jsonb)
 RETURNS SETOF workflow.audit_log
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  reg_id integer;
-BEGIN
-  PERFORM workflow.audit_check_key(target, key, 'workflow.row_history');
-  -- The table's registry row; for a table never audited under this OID, that
-  -- of a dropped table of the same name (whose history it continues).
-  reg_id := coalesce(
-    (SELECT t.id FROM workflow.audit_tables t WHERE t.relid = target ORDER BY t.id LIMIT 1),
-    (SELECT t.id FROM workflow.audit_tables t JOIN pg_catalog.pg_class c ON c.oid = target
-       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-      WHERE t.schema_name = n.nspname AND t.table_name = c.relname
-        AND (t.relid IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class d WHERE d.oid = t.relid))
-      ORDER BY t.id DESC LIMIT 1));
-  RETURN QUERY
-    SELECT l.* FROM workflow.audit_log l
-    WHERE jsonb_hash_extended(l.row_key, l.table_id::bigint) = jsonb_hash_extended(key, reg_id::bigint)
-      AND l.table_id = reg_id AND l.row_key = key
-    UNION ALL
-    SELECT l.* FROM workflow.audit_log l
-    WHERE l.table_id = reg_id AND l.row_key IS NULL AND l.operation = 'TRUNCATE'
-    ORDER BY id;
-END;
-$$;
+LANGUAGE c STABLE
+AS 'MODULE_PATHNAME', 'workflow_row_history';
 COMMENT ON FUNCTION workflow.row_history(regclass, jsonb) IS
   'Log rows of one row of target (by primary key as jsonb, e.g. ''{"id": 7}''), plus the table''s TRUNCATEs, oldest first.';
 
