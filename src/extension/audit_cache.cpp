@@ -2,6 +2,7 @@
 #include "extension/audit_cache.hpp"
 
 #include "extension/audit_finish.hpp"
+#include "extension/audit_writer.hpp"
 
 extern "C" {
 #include "access/genam.h"
@@ -398,6 +399,7 @@ void init_module() {
   RegisterXactCallback(on_xact, nullptr);
   RegisterSubXactCallback(on_subxact, nullptr);
   install_finish_hook();
+  writer_init_module();
 }
 
 const char* actor_setting() { return actor_guc != nullptr ? actor_guc : ""; }

@@ -128,7 +128,7 @@ void check_key_names(Oid relid, Form_pg_class rel, Jsonb* key) {
   Datum* items = static_cast<Datum*>(palloc(sizeof(Datum) * (nkeys > 0 ? nkeys : 1)));
   for (int k = 0; k < nkeys; ++k) items[k] = CStringGetTextDatum(names[k]);
   ArrayType* expected = construct_array(items, nkeys, TEXTOID, -1, false, TYPALIGN_INT);
-  char* expected_text = DatumGetCString(DirectFunctionCall1(array_out, PointerGetDatum(expected)));
+  char* expected_text = OidOutputFunctionCall(F_ARRAY_OUT, PointerGetDatum(expected));
   ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                   errmsg("%s: key %s does not name the primary key columns of %s", kCaller,
                          key_text(key), display_name(relid, rel)),

@@ -2,11 +2,16 @@
 #include "extension/audit_writer.hpp"
 
 extern "C" {
+#include "access/genam.h"
 #include "access/tableam.h"
 #include "access/transam.h"
 #include "access/xact.h"
+#include "catalog/catalog.h"
+#include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_sequence.h"
+#include "nodes/nodeFuncs.h"
+#include "utils/inval.h"
 #include "commands/sequence.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
@@ -30,9 +35,140 @@ enum LogColumn {
   kActor, kTxid, kChangedAt, kLogColumns
 };
 
+// What every trigger call would otherwise look up again: the log's and its
+// sequence's OIDs and, per index of the log, its IndexInfo with the index
+// expressions and predicate compiled (ExecOpenIndices builds and the first
+// insert compiles them per call: a third of a single-row statement's audit
+// cost). Kept in a context of its own, dropped by any relcache invalidation
+// of the log or its indexes and rebuilt on next use.
+struct LogCache {
+  bool valid;
+  MemoryContext context;
+  Oid log_oid;
+  Oid sequence_oid;
+  int nindexes;
+  Oid* index_oids;
+  IndexInfo** index_infos;
+  bool* compiled;  // expression states kept (built-in functions only)
+};
+LogCache log_cache{};
+
+void invalidate_log_cache(Datum, Oid relid) {
+  if (!log_cache.valid) return;
+  bool hit = relid == InvalidOid || relid == log_cache.log_oid || relid == log_cache.sequence_oid;
+  for (int i = 0; !hit && i < log_cache.nindexes; ++i) hit = log_cache.index_oids[i] == relid;
+  if (hit) log_cache.valid = false;  // freed on next use, never inside the callback
+}
+
+void invalidate_log_cache_namespace(Datum, int, uint32) { log_cache.valid = false; }
+
+bool not_builtin(Oid func, void*) { return func >= FirstGenbkiObjectId; }
+
+bool calls_non_builtin(Node* node, void* context) {
+  if (node == nullptr) return false;
+  if (check_functions_in_node(node, not_builtin, context)) return true;
+  return expression_tree_walker(node, reinterpret_cast<bool (*)()>(reinterpret_cast<void (*)()>(calls_non_builtin)),
+                                context);
+}
+
+// Expression states may be kept across statements when they only call
+// built-in functions (none of which keeps per-query state in fn_extra).
+bool keepable(IndexInfo* info) {
+  return !calls_non_builtin(reinterpret_cast<Node*>(info->ii_Expressions), nullptr) &&
+         !calls_non_builtin(reinterpret_cast<Node*>(info->ii_Predicate), nullptr);
+}
+
+void build_log_cache(Relation log, Oid sequence) {
+  if (log_cache.context != nullptr) MemoryContextDelete(log_cache.context);
+  log_cache = LogCache{};
+  MemoryContext context = AllocSetContextCreate(CacheMemoryContext, "workflow audit log cache",
+                                                ALLOCSET_SMALL_SIZES);
+  log_cache.context = context;
+  MemoryContext old = MemoryContextSwitchTo(context);
+  List* indexes = RelationGetIndexList(log);
+  int n = list_length(indexes);
+  log_cache.index_oids = static_cast<Oid*>(palloc0(sizeof(Oid) * (n + 1)));
+  log_cache.index_infos = static_cast<IndexInfo**>(palloc0(sizeof(IndexInfo*) * (n + 1)));
+  log_cache.compiled = static_cast<bool*>(palloc0(sizeof(bool) * (n + 1)));
+  ListCell* cell;
+  int i = 0;
+  foreach (cell, indexes) {
+    Oid index_oid = lfirst_oid(cell);
+    Relation index = index_open(index_oid, RowExclusiveLock);
+    IndexInfo* info = BuildIndexInfo(index);
+    if (keepable(info)) {
+      if (info->ii_Expressions != NIL) info->ii_ExpressionsState = ExecInitExprList(info->ii_Expressions, nullptr);
+      if (info->ii_Predicate != NIL) info->ii_PredicateState = ExecInitQual(info->ii_Predicate, nullptr);
+      log_cache.compiled[i] = true;
+    }
+    index_close(index, NoLock);  // the lock is held to the transaction's end, as ExecOpenIndices does
+    log_cache.index_oids[i] = index_oid;
+    log_cache.index_infos[i] = info;
+    ++i;
+  }
+  log_cache.nindexes = n;
+  list_free(indexes);
+  MemoryContextSwitchTo(old);
+  log_cache.log_oid = RelationGetRelid(log);
+  log_cache.sequence_oid = sequence;
+  log_cache.valid = true;
+}
+
+// Same index list as cached? (an index added or dropped invalidates the log
+// anyway: this is a cheap second check).
+bool same_indexes(Relation log) {
+  List* indexes = RelationGetIndexList(log);
+  bool same = list_length(indexes) == log_cache.nindexes;
+  ListCell* cell;
+  int i = 0;
+  foreach (cell, indexes) {
+    if (!same) break;
+    same = lfirst_oid(cell) == log_cache.index_oids[i++];
+  }
+  list_free(indexes);
+  return same;
+}
+
+// ExecOpenIndices with the cached IndexInfos: the per-statement parts (the
+// AM's insert cache, the context it allocates in) are reset, and states
+// that are not kept are compiled again by the executor per statement.
+void open_indexes(LogWriter* w) {
+  int n = log_cache.nindexes;
+  ResultRelInfo* rri = w->result_rel;
+  rri->ri_NumIndices = n;
+  if (n == 0) return;
+  rri->ri_IndexRelationDescs = static_cast<RelationPtr>(palloc(sizeof(Relation) * n));
+  rri->ri_IndexRelationInfo = static_cast<IndexInfo**>(palloc(sizeof(IndexInfo*) * n));
+  for (int i = 0; i < n; ++i) {
+    rri->ri_IndexRelationDescs[i] = index_open(log_cache.index_oids[i], RowExclusiveLock);
+    IndexInfo* cached = log_cache.index_infos[i];
+    IndexInfo* info = cached;
+    if (!log_cache.compiled[i]) {
+      info = makeNode(IndexInfo);
+      memcpy(info, cached, sizeof(IndexInfo));
+      info->ii_ExpressionsState = NIL;
+      info->ii_PredicateState = nullptr;
+    }
+    info->ii_AmCache = nullptr;
+    info->ii_Context = CurrentMemoryContext;
+    rri->ri_IndexRelationInfo[i] = info;
+  }
+}
+
 void flush(LogWriter* w) {
   if (w->pending == 0) return;
-  table_multi_insert(w->log, w->slots, w->pending, w->cid, 0, w->bulk);
+  if (w->pending == 1 && w->bulk == nullptr) {
+    // A single-row statement: a plain insert, no bulk-insert ring.
+    table_tuple_insert(w->log, w->slots[0], w->cid, 0, nullptr);
+  } else {
+    if (w->bulk == nullptr) {
+      // Not in the batch context (reset below): it lives as long as the writer.
+      MemoryContext old = MemoryContextSwitchTo(w->estate->es_query_cxt);
+      w->bulk = GetBulkInsertState();
+      MemoryContextSwitchTo(old);
+    }
+    table_multi_insert(w->log, w->slots, w->pending, w->cid, 0, w->bulk);
+  }
   for (int i = 0; i < w->pending; ++i) {
     ExecInsertIndexTuples(w->result_rel, w->slots[i], w->estate, false, false, nullptr, NIL);
     ResetPerTupleExprContext(w->estate);
@@ -73,11 +209,22 @@ int64 next_log_id(LogWriter* w) {
 
 }  // namespace
 
+void writer_init_module() {
+  CacheRegisterRelcacheCallback(invalidate_log_cache, 0);
+  CacheRegisterSyscacheCallback(NAMESPACEOID, invalidate_log_cache_namespace, 0);
+}
+
 void writer_open(LogWriter* w) {
   memset(w, 0, sizeof(*w));
-  Oid schema = get_namespace_oid("workflow", false);
-  Oid log_oid = get_relname_relid("audit_log", schema);
-  w->sequence = get_relname_relid("audit_log_id_seq", schema);
+  Oid log_oid, schema;
+  if (log_cache.valid) {
+    log_oid = log_cache.log_oid;
+    w->sequence = log_cache.sequence_oid;
+  } else {
+    schema = get_namespace_oid("workflow", false);
+    log_oid = get_relname_relid("audit_log", schema);
+    w->sequence = get_relname_relid("audit_log_id_seq", schema);
+  }
   if (!OidIsValid(log_oid) || !OidIsValid(w->sequence))
     ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                     errmsg("workflow.audit_log or its sequence is missing")));
@@ -87,11 +234,16 @@ void writer_open(LogWriter* w) {
     ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                     errmsg("workflow.audit_log does not have the shape this library writes"),
                     errhint("Update the workflow extension to the library's version.")));
+  // Taking the lock may have processed an invalidation of the cache.
+  if (!log_cache.valid || log_cache.log_oid != log_oid || !same_indexes(w->log))
+    build_log_cache(w->log, w->sequence);
   w->estate = CreateExecutorState();
   w->result_rel = makeNode(ResultRelInfo);
   InitResultRelInfo(w->result_rel, w->log, 1, nullptr, 0);
-  ExecOpenIndices(w->result_rel, false);
-  w->bulk = GetBulkInsertState();
+  MemoryContext old = MemoryContextSwitchTo(w->estate->es_query_cxt);
+  open_indexes(w);
+  MemoryContextSwitchTo(old);
+  w->bulk = nullptr;  // made by the first flush of more than one row
   w->cid = GetCurrentCommandId(true);
   w->batch_context = AllocSetContextCreate(CurrentMemoryContext, "workflow audit batch",
                                            ALLOCSET_DEFAULT_SIZES);
@@ -134,7 +286,7 @@ void writer_close(LogWriter* w) {
   for (TupleTableSlot* slot : w->slots)
     if (slot != nullptr) ExecDropSingleTupleTableSlot(slot);
   ExecCloseIndices(w->result_rel);
-  FreeBulkInsertState(w->bulk);
+  if (w->bulk != nullptr) FreeBulkInsertState(w->bulk);
   FreeExecutorState(w->estate);
   table_close(w->log, NoLock);
   MemoryContextDelete(w->batch_context);

@@ -38,6 +38,8 @@ struct LogWriter {
   Datum changed_at;
 };
 
+// Called from _PG_init (via init_module): the log cache's invalidation callbacks.
+void writer_init_module();
 void writer_open(LogWriter* w);
 // Allocate row values in w->batch_context (switch to it first).
 void writer_add(LogWriter* w, const RelationInfo* info, core::audit::Operation op, Datum key,
