@@ -62,6 +62,18 @@ void invalidate_log_cache(Datum, Oid relid) {
 
 void invalidate_log_cache_namespace(Datum, int, uint32) { log_cache.valid = false; }
 
+// Writers open with the cached IndexInfos. A rebuild while one is open (a
+// nested trigger call after an invalidation) would free what it uses: that
+// writer opens its indexes the executor's way instead. An error leaves the
+// count high until the transaction ends, when no writer is open.
+int log_cache_users = 0;
+
+void on_xact_end(XactEvent event, void*) {
+  if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE ||
+      event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
+    log_cache_users = 0;
+}
+
 bool not_builtin(Oid func, void*) { return func >= FirstGenbkiObjectId; }
 
 bool calls_non_builtin(Node* node, void* context) {
@@ -212,6 +224,7 @@ int64 next_log_id(LogWriter* w) {
 void writer_init_module() {
   CacheRegisterRelcacheCallback(invalidate_log_cache, 0);
   CacheRegisterSyscacheCallback(NAMESPACEOID, invalidate_log_cache_namespace, 0);
+  RegisterXactCallback(on_xact_end, nullptr);
 }
 
 void writer_open(LogWriter* w) {
@@ -235,14 +248,20 @@ void writer_open(LogWriter* w) {
                     errmsg("workflow.audit_log does not have the shape this library writes"),
                     errhint("Update the workflow extension to the library's version.")));
   // Taking the lock may have processed an invalidation of the cache.
-  if (!log_cache.valid || log_cache.log_oid != log_oid || !same_indexes(w->log))
-    build_log_cache(w->log, w->sequence);
+  bool stale = !log_cache.valid || log_cache.log_oid != log_oid || !same_indexes(w->log);
   w->estate = CreateExecutorState();
   w->result_rel = makeNode(ResultRelInfo);
   InitResultRelInfo(w->result_rel, w->log, 1, nullptr, 0);
-  MemoryContext old = MemoryContextSwitchTo(w->estate->es_query_cxt);
-  open_indexes(w);
-  MemoryContextSwitchTo(old);
+  if (stale && log_cache_users > 0) {
+    ExecOpenIndices(w->result_rel, false);
+  } else {
+    if (stale) build_log_cache(w->log, w->sequence);
+    MemoryContext old = MemoryContextSwitchTo(w->estate->es_query_cxt);
+    open_indexes(w);
+    MemoryContextSwitchTo(old);
+    w->uses_cache = true;
+    ++log_cache_users;
+  }
   w->bulk = nullptr;  // made by the first flush of more than one row
   w->cid = GetCurrentCommandId(true);
   w->batch_context = AllocSetContextCreate(CurrentMemoryContext, "workflow audit batch",
@@ -286,6 +305,7 @@ void writer_close(LogWriter* w) {
   for (TupleTableSlot* slot : w->slots)
     if (slot != nullptr) ExecDropSingleTupleTableSlot(slot);
   ExecCloseIndices(w->result_rel);
+  if (w->uses_cache && log_cache_users > 0) --log_cache_users;
   if (w->bulk != nullptr) FreeBulkInsertState(w->bulk);
   FreeExecutorState(w->estate);
   table_close(w->log, NoLock);

@@ -30,6 +30,7 @@ struct LogWriter {
   CommandId cid;
   TupleTableSlot* slots[kBatchRows];
   int pending;
+  bool uses_cache;  // indexes opened with the backend's cached IndexInfos
   MemoryContext batch_context;  // jsonb and text of pending rows
   // Per statement, filled on the first row.
   bool have_statement_values;
