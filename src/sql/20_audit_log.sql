@@ -104,14 +104,15 @@ SELECT pg_catalog.pg_extension_config_dump('workflow.audit_log_id_seq', '');
 -- of a table with row-level security, whose history only its owner reads
 -- (the log has no row's policy to apply). Superusers and BYPASSRLS roles
 -- read every row (PostgreSQL applies no policy for them, the log's neither).
--- The auditor test is an InitPlan: evaluated once per query, not per row.
+-- Visibility depends on the table only: both tests are InitPlans, evaluated
+-- once per query (the readable tables' ids as an array), not once per row.
 REVOKE ALL ON workflow.audit_log FROM PUBLIC;
 REVOKE ALL ON SEQUENCE workflow.audit_log_id_seq FROM PUBLIC;
 GRANT SELECT ON workflow.audit_log TO PUBLIC;
 ALTER TABLE workflow.audit_log ENABLE ROW LEVEL SECURITY;
 CREATE POLICY audit_log_readable ON workflow.audit_log FOR SELECT
   USING ((SELECT pg_catalog.pg_has_role('workflow_auditor', 'USAGE'))
-         OR EXISTS (SELECT 1 FROM workflow.audit_tables t JOIN pg_catalog.pg_class c ON c.oid = t.relid
-                     WHERE t.id = table_id
-                       AND pg_catalog.has_table_privilege(c.oid, 'SELECT')
-                       AND (NOT c.relrowsecurity OR pg_catalog.pg_has_role(c.relowner, 'USAGE'))));
+         OR table_id = ANY (ARRAY(SELECT t.id FROM workflow.audit_tables t
+                                   WHERE pg_catalog.has_table_privilege(t.relid, 'SELECT')
+                                     AND (SELECT NOT c.relrowsecurity OR pg_catalog.pg_has_role(c.relowner, 'USAGE')
+                                            FROM pg_catalog.pg_class c WHERE c.oid = t.relid))));

@@ -17,7 +17,7 @@ COMMENT ON COLUMN workflow.audit_log.current_user_name IS
 -- a dropped or revoked table to no one but superusers).
 ALTER POLICY audit_log_readable ON workflow.audit_log
   USING ((SELECT pg_catalog.pg_has_role('workflow_auditor', 'USAGE'))
-         OR EXISTS (SELECT 1 FROM workflow.audit_tables t JOIN pg_catalog.pg_class c ON c.oid = t.relid
-                     WHERE t.id = table_id
-                       AND pg_catalog.has_table_privilege(c.oid, 'SELECT')
-                       AND (NOT c.relrowsecurity OR pg_catalog.pg_has_role(c.relowner, 'USAGE'))));
+         OR table_id = ANY (ARRAY(SELECT t.id FROM workflow.audit_tables t
+                                   WHERE pg_catalog.has_table_privilege(t.relid, 'SELECT')
+                                     AND (SELECT NOT c.relrowsecurity OR pg_catalog.pg_has_role(c.relowner, 'USAGE')
+                                            FROM pg_catalog.pg_class c WHERE c.oid = t.relid))));
