@@ -30,10 +30,13 @@ struct LogWriter {
   CommandId cid;
   TupleTableSlot* slots[kBatchRows];
   int pending;
+  int natts;  // kLogColumns, or kLogColumns10 on a log not yet updated from 1.0
   MemoryContext batch_context;  // jsonb and text of pending rows
   // Per statement, filled on the first row.
   bool have_statement_values;
-  Datum actor;
+  Datum actor;              // text: workflow.actor, else the session user
+  Datum session_user_name;  // name: who logged in (GetSessionUserId)
+  Datum current_user_name;  // name: whose privileges made the write (GetUserId)
   Datum txid;
   Datum changed_at;
 };
