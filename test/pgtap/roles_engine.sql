@@ -5,7 +5,7 @@
 -- user, the identity the SECURITY DEFINER functions check. The roles are
 -- created in this transaction and rolled back with it.
 BEGIN;
-SELECT plan(265);
+SELECT plan(267);
 
 CREATE ROLE roles_engine_owner LOGIN;
 CREATE ROLE roles_engine_other LOGIN;
@@ -201,6 +201,20 @@ SELECT is(pg_temp.engine_state(), :'before', 'the attacks wrote nothing');
 SELECT results_eq($$SELECT status, (SELECT count(*) FROM workflow.tasks WHERE job_id = 'roles-e-1')
                       FROM workflow.jobs WHERE id = 'roles-e-1'$$,
                   $$VALUES ('running'::text, 3::bigint)$$, 'the job still runs, with its 3 tasks');
+
+-- The identity is the session user: a login that may SET ROLE to the owner
+-- passes the EXECUTE check (current_user) but is still not the owner.
+CREATE ROLE roles_engine_svc LOGIN;
+GRANT roles_engine_owner TO roles_engine_svc;
+SET SESSION AUTHORIZATION roles_engine_svc;
+SET ROLE roles_engine_owner;
+SELECT throws_ok($$SELECT workflow.cancel_job('roles-e-1')$$, '42501',
+                 'permission denied to cancel job ''roles-e-1'': role roles_engine_svc does not own it',
+                 'SET ROLE to the owner does not make another login the owner');
+SELECT is((SELECT count(*) FROM workflow.jobs WHERE id = 'roles-e-1'), 0::bigint,
+          '... nor show it the owner''s rows');
+RESET ROLE;
+RESET SESSION AUTHORIZATION;
 
 -- Allowed calls with their effects: a job run by its owner and a worker.
 SET SESSION AUTHORIZATION roles_engine_owner;
