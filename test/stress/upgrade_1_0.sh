@@ -74,9 +74,20 @@ q wf_up "ALTER EXTENSION workflow UPDATE" >/dev/null
 want=$(sed -n "s/^default_version *= *'\(.*\)'/\1/p" workflow.control)
 [ "$(q wf_up "SELECT extversion FROM pg_extension WHERE extname = 'workflow'")" = "$want" ] || fail "not updated to $want"
 echo "updated to $want"
+# The cluster's roles the upgrade made: a fresh install must find them all
+# made, with the same attributes and memberships.
+ROLES="SELECT string_agg(format('%s login=%s super=%s inherit=%s members=%s', r.rolname, r.rolcanlogin, r.rolsuper, r.rolinherit,
+                                (SELECT string_agg(m.member::regrole || CASE WHEN m.admin_option THEN '(admin)' ELSE '' END, ',' ORDER BY 1)
+                                   FROM pg_auth_members m WHERE m.roleid = r.oid)), E'\n' ORDER BY r.rolname)
+         FROM pg_roles r WHERE r.rolname LIKE 'workflow\_%'"
+roles_upgraded=$(q wf_up "$ROLES")
 
 # 2. The upgraded catalog is a fresh install's.
 q wf_fresh "CREATE EXTENSION workflow" >/dev/null
+roles_fresh=$(q wf_fresh "$ROLES")
+[ "$roles_upgraded" = "$roles_fresh" ] || { diff <(echo "$roles_upgraded") <(echo "$roles_fresh") || true; fail "the fresh install changed the cluster's roles"; }
+[ -n "$roles_fresh" ] || fail "no workflow_* roles"
+echo "roles made by the upgrade, as a fresh install wants them: $(echo "$roles_fresh" | wc -l)"
 run wf_fresh $U/setup.sql
 same_catalog wf_up wf_fresh
 
