@@ -10,6 +10,8 @@ CREATE SCHEMA audit_p AUTHORIZATION regress_audit_owner;
 GRANT USAGE ON SCHEMA audit_p TO regress_audit_writer, regress_audit_stranger;
 -- (the extension's schema is not public by default; let the test roles in)
 GRANT USAGE ON SCHEMA workflow TO regress_audit_owner, regress_audit_writer, regress_audit_stranger;
+-- (the right to audit: EXECUTE, not granted to PUBLIC)
+GRANT EXECUTE ON FUNCTION workflow.enable_audit(regclass, text[], boolean) TO regress_audit_owner;
 CREATE FUNCTION audit_p.try(statement text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
   EXECUTE statement;
@@ -48,18 +50,18 @@ SELECT s, audit_p.try(s) FROM (VALUES
   ('SELECT workflow.enable_audit(''audit_p.open_notes'')'),
   ('SELECT workflow.disable_audit(''audit_p.secret_plans'')')
 ) AS t(s);
-SELECT table_name, operation, actor FROM workflow.audit_log WHERE schema_name = 'audit_p' ORDER BY id;
+SELECT table_name, operation, actor, session_user_name, current_user_name FROM workflow.audit_log WHERE schema_name = 'audit_p' ORDER BY id;
 RESET ROLE;
 -- a role without even USAGE on schema workflow is logged too
 SET ROLE regress_audit_plain;
 UPDATE audit_p.open_notes SET note = 'hi' WHERE id = 1;
 RESET ROLE;
-SELECT operation, new_values, actor FROM workflow.audit_log
+SELECT operation, new_values, actor, session_user_name, current_user_name FROM workflow.audit_log
 WHERE schema_name = 'audit_p' AND table_name = 'open_notes' ORDER BY id;
 
 -- a stranger reads only the history of what it may read
 SET ROLE regress_audit_stranger;
-SELECT table_name, operation, actor FROM workflow.audit_log WHERE schema_name = 'audit_p' ORDER BY id;
+SELECT table_name, operation, actor, session_user_name, current_user_name FROM workflow.audit_log WHERE schema_name = 'audit_p' ORDER BY id;
 SELECT operation FROM workflow.row_history('audit_p.secret_plans', '{"id": 1}');
 SELECT workflow.row_as_of('audit_p.secret_plans', '{"id": 1}', now()) AS hidden_row;
 SELECT workflow.row_as_of('audit_p.open_notes', '{"id": 1}', now()) AS visible_row;
@@ -72,6 +74,7 @@ SELECT relacl IS NOT NULL AS has_acl, relrowsecurity FROM pg_class WHERE oid = '
 DROP SCHEMA audit_p CASCADE;
 DELETE FROM workflow.audit_log WHERE schema_name = 'audit_p';
 REVOKE USAGE ON SCHEMA workflow FROM regress_audit_owner, regress_audit_writer, regress_audit_stranger;
+REVOKE EXECUTE ON FUNCTION workflow.enable_audit(regclass, text[], boolean) FROM regress_audit_owner;
 DROP ROLE regress_audit_owner;
 DROP ROLE regress_audit_writer;
 DROP ROLE regress_audit_stranger;

@@ -7,6 +7,8 @@
 
 #include <csignal>
 #include <exception>
+#include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -124,11 +126,13 @@ void add_worker(CLI::App& app, Global& g) {
         }
       });
     }
+    std::optional<std::string> job_status;  // how the --until-job job ended
     if (!a->until_job.empty()) {
       try {
         while (!g_stop) {
           try {
-            if (c.wait_for_job(a->until_job, std::chrono::seconds(1))) break;
+            job_status = c.wait_for_job(a->until_job, std::chrono::seconds(1));
+            if (job_status) break;
           } catch (const client::connection_error&) {
             std::this_thread::sleep_for(std::chrono::milliseconds(200));  // server restarting
           }
@@ -155,8 +159,14 @@ void add_worker(CLI::App& app, Global& g) {
     int failures = 0;
     for (const auto& e : errors) failures += e ? 1 : 0;
     out["errors"] = failures;
+    if (job_status) out["job_status"] = *job_status;
     fmt::print("{}\n", out.dump());
-    if (failures > 0) g.exit_code = 2;  // each failure was logged with its SQLSTATE above
+    if (failures > 0) {
+      g.exit_code = 2;  // each failure was logged with its SQLSTATE above
+    } else if (job_status && *job_status != "completed") {
+      spdlog::error("job {} ended {}", a->until_job, *job_status);
+      g.exit_code = 1;  // as `watch`: the job ended, but not completed
+    }
   });
 }
 

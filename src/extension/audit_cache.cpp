@@ -390,9 +390,10 @@ void clear_restore_pending(RelationInfo* info, Oid owner) {
 
 void init_module() {
   DefineCustomStringVariable(
-      "workflow.actor", "Application user recorded as actor in workflow.audit_log.",
+      "workflow.actor", "Application user recorded as the claimed actor in workflow.audit_log.",
       "Set it per transaction with SET LOCAL workflow.actor = '...'; when empty the "
-      "database user is recorded.",
+      "session user is recorded. Any role may set it: the log also records "
+      "session_user_name and current_user_name.",
       &actor_guc, "", PGC_USERSET, 0, nullptr, nullptr, nullptr);
   CacheRegisterRelcacheCallback(invalidate_relation, 0);
   CacheRegisterSyscacheCallback(NAMESPACEOID, invalidate_namespace, 0);

@@ -30,9 +30,11 @@ namespace workflow::audit {
 namespace {
 
 // Columns of workflow.audit_log, in table order (src/sql/20_audit_log.sql).
+// A 1.0 log (before ALTER EXTENSION UPDATE) ends at changed_at.
 enum LogColumn {
   kId, kTableId, kSchemaName, kTableName, kOperation, kRowKey, kOldValues, kNewValues,
-  kActor, kTxid, kChangedAt, kLogColumns
+  kActor, kTxid, kChangedAt, kLogColumns10, kSessionUserName = kLogColumns10, kCurrentUserName,
+  kLogColumns
 };
 
 // What every trigger call would otherwise look up again: the log's and its
@@ -190,10 +192,30 @@ void flush(LogWriter* w) {
   MemoryContextReset(w->batch_context);
 }
 
+// A role's name as a name datum; a role dropped meanwhile by another
+// session is written as its OID ("#16384") rather than failing the write.
+Datum role_name(Oid role) {
+  Name name = static_cast<Name>(palloc0(NAMEDATALEN));
+  const char* found = GetUserNameFromId(role, true);
+  if (found != nullptr)
+    namestrcpy(name, found);
+  else
+    snprintf(NameStr(*name), NAMEDATALEN, "#%u", role);
+  return NameGetDatum(name);
+}
+
+// The identities: the claimed actor (a setting anyone may SET) and the two
+// the server knows. Inside a SECURITY DEFINER function the current user is
+// the definer, the session user still the caller.
 void statement_values(LogWriter* w) {
-  const char* actor = actor_setting();
-  if (actor[0] == '\0') actor = GetUserNameFromId(GetUserId(), false);
+  Oid session_user = GetSessionUserId();
+  Oid current_user = GetUserId();
   MemoryContext old = MemoryContextSwitchTo(w->estate->es_query_cxt);
+  w->session_user_name = role_name(session_user);
+  w->current_user_name =
+      current_user == session_user ? w->session_user_name : role_name(current_user);
+  const char* actor = actor_setting();
+  if (actor[0] == '\0') actor = NameStr(*DatumGetName(w->session_user_name));
   w->actor = PointerGetDatum(cstring_to_text(actor));
   MemoryContextSwitchTo(old);
   w->txid = Int64GetDatum(static_cast<int64>(U64FromFullTransactionId(GetTopFullTransactionId())));
@@ -242,7 +264,8 @@ void writer_open(LogWriter* w) {
     ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                     errmsg("workflow.audit_log or its sequence is missing")));
   w->log = table_open(log_oid, RowExclusiveLock);
-  if (RelationGetDescr(w->log)->natts != kLogColumns ||
+  w->natts = RelationGetDescr(w->log)->natts;
+  if ((w->natts != kLogColumns && w->natts != kLogColumns10) ||
       w->log->rd_rel->relkind != RELKIND_RELATION || sequence_increment(w->sequence) != kIdBlock)
     ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                     errmsg("workflow.audit_log does not have the shape this library writes"),
@@ -281,7 +304,7 @@ void writer_add(LogWriter* w, const RelationInfo* info, core::audit::Operation o
   Datum* values = slot->tts_values;
   bool* nulls = slot->tts_isnull;
   std::string_view op_name = core::audit::operation_name(op);
-  memset(nulls, 0, sizeof(bool) * kLogColumns);
+  memset(nulls, 0, sizeof(bool) * w->natts);
   values[kId] = Int64GetDatum(next_log_id(w));
   values[kTableId] = Int32GetDatum(info->table_id);
   values[kSchemaName] = info->schema_name;
@@ -296,6 +319,10 @@ void writer_add(LogWriter* w, const RelationInfo* info, core::audit::Operation o
   values[kActor] = w->actor;
   values[kTxid] = w->txid;
   values[kChangedAt] = w->changed_at;
+  if (w->natts == kLogColumns) {
+    values[kSessionUserName] = w->session_user_name;
+    values[kCurrentUserName] = w->current_user_name;
+  }
   ExecStoreVirtualTuple(slot);
   if (++w->pending == kBatchRows) flush(w);
 }

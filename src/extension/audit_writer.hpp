@@ -31,10 +31,13 @@ struct LogWriter {
   TupleTableSlot* slots[kBatchRows];
   int pending;
   bool uses_cache;  // indexes opened with the backend's cached IndexInfos
+  int natts;  // kLogColumns, or kLogColumns10 on a log not yet updated from 1.0
   MemoryContext batch_context;  // jsonb and text of pending rows
   // Per statement, filled on the first row.
   bool have_statement_values;
-  Datum actor;
+  Datum actor;              // text: workflow.actor, else the session user
+  Datum session_user_name;  // name: who logged in (GetSessionUserId)
+  Datum current_user_name;  // name: whose privileges made the write (GetUserId)
   Datum txid;
   Datum changed_at;
 };

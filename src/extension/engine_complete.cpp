@@ -2,9 +2,9 @@
 // one through the engine's one fan-in path (engine_fan_in.hpp): same plans,
 // same diagnosis, same fencing as complete_tasks.
 //
-// remaining_tasks is the sum of the stage's slot counters, read in the
-// statement that decrements the task's slot (one snapshot: this slot's new
-// value plus the others): O(slot_count), independent of the stage's size.
+// remaining_tasks is the sum of the stage's slot counters, read right after
+// the task's slot is decremented, in one snapshot that includes that
+// decrement (engine_slot_sum.hpp): O(slot_count), independent of the stage's size.
 // 0 when the call completed the stage or repeats its completer. Callers that
 // do not need it pass count_remaining => false and get NULL (0 when the
 // stage is complete).

@@ -1,5 +1,6 @@
 // The engine's one fan-in path (see engine_fan_in.hpp).
 #include "extension/engine_fan_in.hpp"
+#include "extension/engine_slot_sum.hpp"
 
 #include "core/engine_ids.hpp"
 #include "pg/datum.hpp"
@@ -45,28 +46,12 @@ wp::Statement decrement_slot{
     "WHERE job_id = $1 AND stage = $2 AND slot = $3 RETURNING remaining",
     {TEXTOID, INT4OID, INT4OID, INT4OID}};
 
-// The same, and the stage's unfinished tasks in the same statement (one
-// snapshot): this slot's new value plus the other slots' counters.
-wp::Statement decrement_slot_counting{
-    "WITH d AS (UPDATE workflow.stage_slots SET remaining = remaining - $4 "
-    "           WHERE job_id = $1 AND stage = $2 AND slot = $3 RETURNING remaining) "
-    "SELECT d.remaining, (d.remaining + coalesce((SELECT sum(o.remaining) "
-    "       FROM workflow.stage_slots o "
-    "       WHERE o.job_id = $1 AND o.stage = $2 AND o.slot <> $3), 0))::int4 "
-    "FROM d",
-    {TEXTOID, INT4OID, INT4OID, INT4OID}};
-
 wp::Statement decrement_stage{
     "UPDATE workflow.stages SET pending_slots = pending_slots - $3, "
     "completed_by_task = CASE WHEN pending_slots = $3 THEN $4 END, "
     "completed_at = CASE WHEN pending_slots = $3 THEN now() END "
     "WHERE job_id = $1 AND stage = $2 RETURNING pending_slots",
     {TEXTOID, INT4OID, INT4OID, TEXTOID}};
-
-wp::Statement stage_remaining{
-    "SELECT coalesce(sum(remaining), 0)::int4 FROM workflow.stage_slots "
-    "WHERE job_id = $1 AND stage = $2",
-    {TEXTOID, INT4OID}};
 
 // "task_ids[3] 'x'" in a batch, "task 'x'" for the single call.
 std::string subject(const FanIn& options, const wc::BatchTask& t, std::size_t index) {
@@ -148,14 +133,14 @@ void complete(std::vector<Completion>& items, const std::vector<wc::BatchTask>& 
   for (const wc::SlotDecrement& s : wc::group_by_slot(tasks, completed)) {
     Datum args[4] = {items[s.last_task].job, Int32GetDatum(s.stage), Int32GetDatum(s.slot),
                      Int32GetDatum(s.count)};
-    wp::Statement& stmt = options.count_remaining ? decrement_slot_counting : decrement_slot;
-    if (wp::execute(stmt, args, nullptr, false, 1) != 1)
+    if (wp::execute(decrement_slot, args, nullptr, false, 1) != 1)
       throw wc::error(wc::sqlstate::internal_error,
                       "counter slot " + std::to_string(s.slot) + " of stage " +
                           std::to_string(s.stage) + " of job " + wc::sql_quote(s.job_id) +
                           " is missing");
     if (wp::int_column(0, 1) == 0) zeroed.push_back(s);
-    if (options.count_remaining) items[s.last_task].remaining = wp::int_column(0, 2);
+    if (options.count_remaining)
+      items[s.last_task].remaining = stage_remaining(items[s.last_task].job, s.stage);
   }
 
   for (const wc::StageDecrement& st : wc::group_by_stage(zeroed)) {
@@ -180,9 +165,7 @@ void complete(std::vector<Completion>& items, const std::vector<wc::BatchTask>& 
       items[i].remaining = 0;  // a complete stage has nothing left
       continue;
     }
-    Datum args[2] = {items[i].job, Int32GetDatum(tasks[i].stage)};
-    wp::execute(stage_remaining, args, nullptr, false, 1);
-    items[i].remaining = wp::int_column(0, 1);
+    items[i].remaining = stage_remaining(items[i].job, tasks[i].stage);
   }
 }
 

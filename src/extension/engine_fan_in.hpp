@@ -50,7 +50,7 @@ struct FanIn {
   // Messages name the element (task_ids[3]) and say the batch wrote nothing.
   bool batch = true;
   // Count `remaining` (meant for a batch of one): the stage's slot counters
-  // summed in the statement that decrements the task's slot.
+  // summed right after the task's slot is decremented (engine_slot_sum.hpp).
   bool count_remaining = false;
 };
 

@@ -19,3 +19,19 @@ BEGIN
 END
 $roles$;
 GRANT workflow_producer, workflow_worker, workflow_survey, workflow_auditor TO workflow_admin;
+-- Trusted install by a role that is not a superuser (a database owner): it
+-- owns the extension and may grant the roles to its service roles. Roles
+-- are the cluster's: see README "Installing" (CONNECT per database).
+DO $owner$
+DECLARE
+  owner name;
+BEGIN
+  SELECT r.rolname INTO owner
+    FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_roles r ON r.oid = e.extowner
+   WHERE e.extname = 'workflow' AND NOT r.rolsuper;
+  IF FOUND THEN
+    EXECUTE pg_catalog.format('GRANT workflow_producer, workflow_worker, workflow_survey, workflow_auditor, '
+                              'workflow_admin TO %I WITH ADMIN OPTION', owner);
+  END IF;
+END
+$owner$;

@@ -28,11 +28,20 @@ CREATE TABLE workflow.jobs (
   -- How long the completer of a stage may take to advance the job before
   -- the stage is handed to another worker (claim_stage_handovers).
   handover_lease interval  NOT NULL DEFAULT '1 minute',
+  -- The session user that created the job (create_job). NULL: a job from
+  -- before 1.1, whose creator is unknown (admin-only). Last column: the
+  -- 1.0 -> 1.1 upgrade adds it (src/sql/upgrade/1.0--1.1/10_jobs_owner.sql).
+  owner        name,
   CHECK (total_stages BETWEEN 1 AND 10000),
   CHECK (stage BETWEEN 1 AND total_stages)
 );
 COMMENT ON TABLE workflow.jobs IS
   'A job: total_stages stages run one after another; stage is the current one (1-based).';
+COMMENT ON COLUMN workflow.jobs.owner IS
+  'The session user that created the job: it (and workflow_admin) may change and read the job. '
+  'NULL for a job created before 1.1: only workflow_admin (and workers, for what they do) act on it.';
+-- A producer reads its own jobs (row-level security, 18_engine_access.sql).
+CREATE INDEX jobs_owner_idx ON workflow.jobs (owner);
 
 CREATE TABLE workflow.stages (
   job_id            text        NOT NULL REFERENCES workflow.jobs (id) ON DELETE CASCADE,

@@ -4,7 +4,7 @@
 
 -- A required identifier-like text argument: not NULL (22004), not empty,
 -- at most max_len characters, no control characters (22023).
-CREATE FUNCTION workflow._engine_check_text(arg_name text, value text, max_len int DEFAULT 200)
+CREATE OR REPLACE FUNCTION workflow._engine_check_text(arg_name text, value text, max_len int DEFAULT 200)
 RETURNS void
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -30,7 +30,7 @@ COMMENT ON FUNCTION workflow._engine_check_text(text, text, int) IS
   'Internal: raises 22004 for NULL, 22023 for an empty, too long or control-character text argument.';
 
 -- A required argument of any type: not NULL (22004).
-CREATE FUNCTION workflow._engine_check_not_null(arg_name text, value anyelement)
+CREATE OR REPLACE FUNCTION workflow._engine_check_not_null(arg_name text, value anyelement)
 RETURNS void
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -50,7 +50,7 @@ COMMENT ON FUNCTION workflow._engine_check_not_null(text, anyelement) IS
 -- equals '7 days' field by field (a month counts 30 days) but reaches 14
 -- years ahead, so it is refused. Fields too large for any timestamp are
 -- refused before the addition could overflow.
-CREATE FUNCTION workflow._engine_check_lease(arg_name text, value interval,
+CREATE OR REPLACE FUNCTION workflow._engine_check_lease(arg_name text, value interval,
                                              max_value interval DEFAULT '7 days')
 RETURNS void
 LANGUAGE plpgsql STABLE PARALLEL SAFE
@@ -73,7 +73,7 @@ COMMENT ON FUNCTION workflow._engine_check_lease(text, interval, interval) IS
   'compared, so months and days count as the calendar has them).';
 
 -- The job row, or P0002. Locks it in `lock_mode` ('share', 'update' or 'none').
-CREATE FUNCTION workflow._engine_job(job_id_param text, lock_mode text DEFAULT 'none')
+CREATE OR REPLACE FUNCTION workflow._engine_job(job_id_param text, lock_mode text DEFAULT 'none')
 RETURNS workflow.jobs
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -99,7 +99,7 @@ COMMENT ON FUNCTION workflow._engine_job(text, text) IS
   'Internal: the job row (optionally locked FOR SHARE / FOR NO KEY UPDATE); P0002 when unknown.';
 
 -- A stage number valid for the job, or 22004/22023.
-CREATE FUNCTION workflow._engine_check_stage(j workflow.jobs, stage_param int)
+CREATE OR REPLACE FUNCTION workflow._engine_check_stage(j workflow.jobs, stage_param int)
 RETURNS void
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
@@ -117,7 +117,7 @@ $$;
 COMMENT ON FUNCTION workflow._engine_check_stage(workflow.jobs, int) IS
   'Internal: raises 22004/22023 unless the stage number is in 1..total_stages of the job.';
 
-CREATE FUNCTION workflow._engine_notify_stage_complete(job_id_param text, stage_param int)
+CREATE OR REPLACE FUNCTION workflow._engine_notify_stage_complete(job_id_param text, stage_param int)
 RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
@@ -128,7 +128,7 @@ $$;
 COMMENT ON FUNCTION workflow._engine_notify_stage_complete(text, int) IS
   'Internal: NOTIFY workflow_stage_complete, payload {"job_id": ..., "stage": N}.';
 
-CREATE FUNCTION workflow._engine_notify_job_complete(job_id_param text, status_param text)
+CREATE OR REPLACE FUNCTION workflow._engine_notify_job_complete(job_id_param text, status_param text)
 RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
@@ -142,7 +142,7 @@ COMMENT ON FUNCTION workflow._engine_notify_job_complete(text, text) IS
 -- Ends a job that is still pending/running with a terminal status; its
 -- unfinished tasks are cancelled so claimers no longer see them. The caller
 -- holds the job row lock (lock order job -> task).
-CREATE FUNCTION workflow._engine_end_job(job_id_param text, status_param text, error_param text)
+CREATE OR REPLACE FUNCTION workflow._engine_end_job(job_id_param text, status_param text, error_param text)
 RETURNS boolean
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -167,3 +167,77 @@ END;
 $$;
 COMMENT ON FUNCTION workflow._engine_end_job(text, text, text) IS
   'Internal: moves a pending/running job to a terminal status, cancels its unfinished tasks, notifies.';
+
+-- Who may act on a job (1.1). The caller of a SECURITY DEFINER function is
+-- identified by session_user, the login role (behind a pooler the pooled
+-- login role): inside the function current_user is the definer. A job's
+-- owner is the session user that created it.
+CREATE OR REPLACE FUNCTION workflow._is_admin()
+RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT pg_catalog.pg_has_role(session_user, 'workflow_admin', 'MEMBER');
+$$;
+COMMENT ON FUNCTION workflow._is_admin() IS
+  'Internal: whether the session user is a member of workflow_admin (superusers are).';
+
+-- The session user may `action` the job: it owns it, is a member of
+-- workflow_admin, or (workers_too) of workflow_worker. Otherwise 42501,
+-- raised before anything is written. A job without owner (created before
+-- 1.1) belongs to nobody: admins (and workers) only.
+CREATE OR REPLACE FUNCTION workflow._engine_check_owner(j workflow.jobs, action text,
+                                                        workers_too boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF j.owner = session_user
+     OR (workers_too AND pg_has_role(session_user, 'workflow_worker', 'MEMBER'))
+     OR workflow._is_admin() THEN
+    RETURN;
+  END IF;
+  RAISE EXCEPTION 'permission denied to % job %: role % does not own it', action, quote_literal(j.id),
+    quote_ident(session_user)
+    USING ERRCODE = '42501',
+          DETAIL = CASE WHEN j.owner IS NULL
+                        THEN 'The job has no owner (it was created before 1.1): only workflow_admin may.'
+                        ELSE 'A job is changed and read by the session user that created it.' END,
+          HINT = 'Connect as the job''s owner, or as a member of workflow_admin'
+                 || CASE WHEN workers_too THEN ' or workflow_worker' ELSE '' END || '.';
+END;
+$$;
+COMMENT ON FUNCTION workflow._engine_check_owner(workflow.jobs, text, boolean) IS
+  'Internal: raises 42501 unless the session user owns the job, is a member of workflow_admin, or '
+  '(workers_too) of workflow_worker.';
+
+-- Fan-out into a job (add_tasks, seal_stage): its owner and admins into any
+-- stage; a worker into the next stage only (2 .. the job's stage + 1: what a
+-- stage_complete answer or a hand-over asks it to fan out), never stage 1,
+-- which is the producer's.
+CREATE OR REPLACE FUNCTION workflow._engine_check_fan_out(j workflow.jobs, stage_param int, action text)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF j.owner = session_user OR workflow._is_admin() THEN
+    RETURN;
+  END IF;
+  IF pg_has_role(session_user, 'workflow_worker', 'MEMBER') THEN
+    IF stage_param BETWEEN 2 AND j.stage + 1 THEN
+      RETURN;
+    END IF;
+    RAISE EXCEPTION 'permission denied to % stage % of job %: a worker fans out only the next stage (2..%)',
+      action, stage_param, quote_literal(j.id), least(j.stage + 1, j.total_stages)
+      USING ERRCODE = '42501',
+            DETAIL = format('The job is at stage %s; role %s does not own it.', j.stage, quote_ident(session_user)),
+            HINT = 'Stage 1 and later stages are fanned out by the job''s owner or a member of workflow_admin.';
+  END IF;
+  PERFORM workflow._engine_check_owner(j, action);
+END;
+$$;
+COMMENT ON FUNCTION workflow._engine_check_fan_out(workflow.jobs, int, text) IS
+  'Internal: raises 42501 unless the session user owns the job or is a member of workflow_admin, or is a '
+  'member of workflow_worker and the stage is the next one (2 .. job stage + 1).';

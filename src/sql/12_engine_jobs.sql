@@ -1,6 +1,6 @@
 -- Job -> Stage -> Task engine: job life cycle.
 
-CREATE FUNCTION workflow.create_job(job_type text, parameters jsonb, total_stages int,
+CREATE OR REPLACE FUNCTION workflow.create_job(job_type text, parameters jsonb, total_stages int,
                                     job_id text DEFAULT NULL)
 RETURNS text
 LANGUAGE plpgsql
@@ -18,8 +18,8 @@ BEGIN
   END IF;
   PERFORM workflow._engine_check_text('job_id', new_id);
   BEGIN
-    INSERT INTO workflow.jobs (id, job_type, total_stages, parameters)
-    VALUES (new_id, create_job.job_type, create_job.total_stages, create_job.parameters);
+    INSERT INTO workflow.jobs (id, job_type, total_stages, parameters, owner)
+    VALUES (new_id, create_job.job_type, create_job.total_stages, create_job.parameters, session_user);
   EXCEPTION WHEN unique_violation THEN
     RAISE EXCEPTION 'job % already exists', quote_literal(new_id) USING ERRCODE = '23505';
   END;
@@ -27,10 +27,10 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION workflow.create_job(text, jsonb, int, text) IS
-  'Creates a pending job at stage 1 of total_stages (1..10000); returns its id (a UUID unless job_id is given). '
-  '23505 when job_id exists.';
+  'Creates a pending job at stage 1 of total_stages (1..10000), owned by the session user; returns its id '
+  '(a UUID unless job_id is given). 23505 when job_id exists.';
 
-CREATE FUNCTION workflow.cancel_job(job_id text, reason text DEFAULT NULL)
+CREATE OR REPLACE FUNCTION workflow.cancel_job(job_id text, reason text DEFAULT NULL)
 RETURNS boolean
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -41,18 +41,20 @@ BEGIN
     RAISE EXCEPTION 'reason is too long (% characters, at most 10000)', length(reason)
       USING ERRCODE = '22023';
   END IF;
+  PERFORM workflow._engine_check_owner(workflow._engine_job(cancel_job.job_id), 'cancel');
   PERFORM workflow._engine_job(cancel_job.job_id, 'update');
   RETURN workflow._engine_end_job(cancel_job.job_id, 'cancelled', reason);
 END;
 $$;
 COMMENT ON FUNCTION workflow.cancel_job(text, text) IS
   'Cancels a pending or running job and its unfinished tasks; NOTIFY workflow_job_complete. '
-  'False when the job had already ended; P0002 when unknown.';
+  'False when the job had already ended; P0002 when unknown; 42501 unless the session user owns the job '
+  'or is a member of workflow_admin.';
 
 -- Compare-and-set: only the caller that sees the job at current_stage (and
 -- that stage complete) moves it on; everybody else gets false.
 -- next_stage = total_stages + 1 finishes the job (status completed).
-CREATE FUNCTION workflow.advance_job_stage(job_id_param text, current_stage int, next_stage int,
+CREATE OR REPLACE FUNCTION workflow.advance_job_stage(job_id_param text, current_stage int, next_stage int,
                                            stage_results_param jsonb)
 RETURNS boolean
 LANGUAGE plpgsql
@@ -63,6 +65,7 @@ DECLARE
   j workflow.jobs := workflow._engine_job(job_id_param);
   finishing boolean;
 BEGIN
+  PERFORM workflow._engine_check_owner(j, 'advance', workers_too => true);
   PERFORM workflow._engine_check_stage(j, current_stage);
   PERFORM workflow._engine_check_not_null('next_stage', next_stage);
   IF next_stage <> current_stage + 1 THEN
@@ -125,10 +128,11 @@ COMMENT ON FUNCTION workflow.advance_job_stage(text, int, int, jsonb) IS
   'Compare-and-set move of a job from current_stage (which must be complete) to next_stage = current_stage + 1; '
   'next_stage = total_stages + 1 completes the job. Exactly one concurrent caller gets true; stale or '
   'repeated calls get false and write nothing; 55000 when current_stage is not complete yet. Moving into a '
-  'stage that is complete already makes its hand-over claimable at once (claim_stage_handovers).';
+  'stage that is complete already makes its hand-over claimable at once (claim_stage_handovers). 42501 unless '
+  'the session user owns the job or is a member of workflow_worker or workflow_admin.';
 
 -- Completes the job when its last stage is complete (idempotent).
-CREATE FUNCTION workflow.check_job_completion(job_id_param text)
+CREATE OR REPLACE FUNCTION workflow.check_job_completion(job_id_param text)
 RETURNS TABLE(job_complete boolean, final_stage int)
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -137,6 +141,7 @@ AS $$
 DECLARE
   j workflow.jobs := workflow._engine_job(job_id_param);
 BEGIN
+  PERFORM workflow._engine_check_owner(j, 'check the completion of', workers_too => true);
   IF j.status IN ('pending', 'running') AND j.stage = j.total_stages THEN
     UPDATE workflow.jobs
        SET status = 'completed', finished_at = now(), updated_at = now()
@@ -156,4 +161,30 @@ END;
 $$;
 COMMENT ON FUNCTION workflow.check_job_completion(text) IS
   'Whether the job is completed, and its current (final) stage. A running job whose last stage is '
-  'complete is marked completed here (NOTIFY workflow_job_complete). P0002 when unknown.';
+  'complete is marked completed here (NOTIFY workflow_job_complete). P0002 when unknown; 42501 unless the '
+  'session user owns the job or is a member of workflow_worker or workflow_admin.';
+
+-- Hands a job to another owner (administrators: a job from before 1.1 has
+-- none; a service that moves to another login role). NULL: nobody (admin-only).
+CREATE OR REPLACE FUNCTION workflow.set_job_owner(job_id text, new_owner name)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF NOT workflow._is_admin() THEN
+    RAISE EXCEPTION 'permission denied to change the owner of job %: role % is not a member of workflow_admin',
+      quote_literal(set_job_owner.job_id), quote_ident(session_user) USING ERRCODE = '42501';
+  END IF;
+  PERFORM workflow._engine_job(set_job_owner.job_id);  -- 22004/22023/P0002
+  IF new_owner IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = new_owner) THEN
+    RAISE EXCEPTION 'role % does not exist', quote_ident(new_owner) USING ERRCODE = '22023';
+  END IF;
+  UPDATE workflow.jobs j SET owner = new_owner, updated_at = now() WHERE j.id = set_job_owner.job_id;
+END;
+$$;
+COMMENT ON FUNCTION workflow.set_job_owner(text, name) IS
+  'Makes new_owner (an existing role, or NULL: nobody, admin-only) the owner of the job. For workflow_admin '
+  'only (42501 otherwise, also with EXECUTE): jobs created before 1.1 have no owner. P0002 when the job is '
+  'unknown, 22023 when the role does not exist.';

@@ -14,7 +14,7 @@
 -- the statistics itself. ANALYZE holds its lock to the end of the
 -- transaction, so a concurrent producer that finds it taken skips (NOWAIT)
 -- rather than waiting for that transaction.
-CREATE FUNCTION workflow._engine_analyze_new_tasks_table()
+CREATE OR REPLACE FUNCTION workflow._engine_analyze_new_tasks_table()
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -36,7 +36,7 @@ COMMENT ON FUNCTION workflow._engine_analyze_new_tasks_table() IS
   'Internal (add_tasks): ANALYZE workflow.tasks once, when it was never analysed and has grown over 1 MB, so the first claims of a fresh install use the claim index.';
 REVOKE EXECUTE ON FUNCTION workflow._engine_analyze_new_tasks_table() FROM PUBLIC;
 
-CREATE FUNCTION workflow.add_tasks(job_id text, stage int, task_type text, parameters jsonb[],
+CREATE OR REPLACE FUNCTION workflow.add_tasks(job_id text, stage int, task_type text, parameters jsonb[],
                                    seal boolean DEFAULT true, first_index int DEFAULT 0,
                                    max_retries int DEFAULT 3, slot_count int DEFAULT 256)
 RETURNS int
@@ -85,6 +85,12 @@ BEGIN
     RAISE EXCEPTION 'slot_count % is out of range 1..65536', add_tasks.slot_count
       USING ERRCODE = '22023';
   END IF;
+
+  -- Who may fan out into this job (42501 before anything is written). The
+  -- job's stage only grows, so a worker's stage check holds once locked.
+  j := workflow._engine_job(add_tasks.job_id);
+  PERFORM workflow._engine_check_stage(j, add_tasks.stage);
+  PERFORM workflow._engine_check_fan_out(j, add_tasks.stage, 'add tasks to');
 
   -- Mark the job running (first fan-out), then hold it against cancel/fail.
   UPDATE workflow.jobs SET status = 'running', updated_at = now()
@@ -158,20 +164,23 @@ COMMENT ON FUNCTION workflow.add_tasks(text, int, text, jsonb[], boolean, int, i
   'id = job_id:stage:task_index), in one statement; returns the number of tasks inserted (existing indices '
   'are skipped). seal (default true) closes the stage: no task can be added after (55000). Several calls with '
   'seal => false then workflow.seal_stage() fill a stage in batches. slot_count fixes the stage''s counter '
-  'shards when the stage is created.';
+  'shards when the stage is created. 42501 unless the session user owns the job or is a member of '
+  'workflow_admin, or is a member of workflow_worker and stage is the next one (2 .. the job''s stage + 1).';
 
-CREATE FUNCTION workflow.seal_stage(job_id text, stage int)
+CREATE OR REPLACE FUNCTION workflow.seal_stage(job_id text, stage int)
 RETURNS boolean
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  j workflow.jobs := workflow._engine_job(seal_stage.job_id, 'share');
+  j workflow.jobs := workflow._engine_job(seal_stage.job_id);
   pending_after int;
   by_seal boolean;
 BEGIN
   PERFORM workflow._engine_check_stage(j, seal_stage.stage);
+  PERFORM workflow._engine_check_fan_out(j, seal_stage.stage, 'seal');
+  j := workflow._engine_job(seal_stage.job_id, 'share');
   IF j.status NOT IN ('pending', 'running') THEN
     RAISE EXCEPTION 'job % is %', quote_literal(j.id), j.status USING ERRCODE = '55000';
   END IF;
@@ -202,4 +211,6 @@ END;
 $$;
 COMMENT ON FUNCTION workflow.seal_stage(text, int) IS
   'Closes a stage to new tasks; true when sealing completed it (every task was already done, or it has '
-  'none): that caller advances the job. A repeated call returns the same answer.';
+  'none): that caller advances the job. A repeated call returns the same answer. 42501 unless the session '
+  'user owns the job or is a member of workflow_admin, or is a member of workflow_worker and stage is the '
+  'next one (2 .. the job''s stage + 1).';

@@ -1,6 +1,6 @@
 -- Job -> Stage -> Task engine: progress, self-check and invariants.
 
-CREATE FUNCTION workflow.job_progress(job_id text)
+CREATE OR REPLACE FUNCTION workflow.job_progress(job_id text)
 RETURNS TABLE(stage int, total_tasks int, completed_tasks int, failed_tasks int,
               sealed boolean, complete boolean)
 LANGUAGE plpgsql STABLE
@@ -10,6 +10,7 @@ AS $$
 DECLARE
   j workflow.jobs := workflow._engine_job(job_progress.job_id);
 BEGIN
+  PERFORM workflow._engine_check_owner(j, 'read the progress of', workers_too => true);
   RETURN QUERY
   SELECT n::int,
          coalesce(s.total_tasks, 0),
@@ -28,11 +29,12 @@ END;
 $$;
 COMMENT ON FUNCTION workflow.job_progress(text) IS
   'One row per stage 1..total_stages of the job: tasks added, completed and dead, sealed, complete. '
-  'Counts the tasks (O(tasks of the job)): for progress bars, not for the hot path. P0002 when unknown.';
+  'Counts the tasks (O(tasks of the job)): for progress bars, not for the hot path. P0002 when unknown; '
+  '42501 unless the session user owns the job or is a member of workflow_worker or workflow_admin.';
 
 -- The extension's objects are present and intact: the errors the original
 -- design could only discover at run time.
-CREATE FUNCTION workflow.validate()
+CREATE OR REPLACE FUNCTION workflow.validate()
 RETURNS TABLE(check_name text, ok boolean, detail text)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -84,7 +86,8 @@ BEGIN
       'workflow.job_progress(text)',
       'workflow.check_invariants(text)',
       'workflow.claim_stage_handovers(text,integer,interval)',
-      'workflow.set_handover_lease(text,interval)'] LOOP
+      'workflow.set_handover_lease(text,interval)',
+      'workflow.set_job_owner(text,name)'] LOOP
     check_name := 'function ' || fn;
     SELECT CASE WHEN p.oid IS NULL THEN 'missing'
                 WHEN p.prosecdef AND NOT coalesce(p.proconfig::text[] @> ARRAY['search_path=pg_catalog, pg_temp'], false)
@@ -116,7 +119,7 @@ COMMENT ON FUNCTION workflow.validate() IS
 
 -- Stage bookkeeping matches the tasks. Used after a crash: every check must
 -- be ok. job_id_param NULL checks every job.
-CREATE FUNCTION workflow.check_invariants(job_id_param text DEFAULT NULL)
+CREATE OR REPLACE FUNCTION workflow.check_invariants(job_id_param text DEFAULT NULL)
 RETURNS TABLE(check_name text, ok boolean, detail text)
 LANGUAGE sql STABLE
 SECURITY DEFINER

@@ -15,7 +15,7 @@
 -- _engine_check_lease (11_engine_util.sql) judges leases by the timestamps they give.
 REVOKE EXECUTE ON FUNCTION workflow._engine_check_lease(text, interval, interval) FROM PUBLIC;
 
-CREATE FUNCTION workflow.claim_stage_handovers(worker text, max_stages int DEFAULT 1,
+CREATE OR REPLACE FUNCTION workflow.claim_stage_handovers(worker text, max_stages int DEFAULT 1,
                                                lease interval DEFAULT '5 minutes')
 RETURNS TABLE(job_id text, stage int)
 LANGUAGE plpgsql
@@ -63,7 +63,7 @@ COMMENT ON FUNCTION workflow.claim_stage_handovers(text, int, interval) IS
   'advance_job_stage(job_id, stage, stage + 1, ...), check_job_completion. One statement, FOR UPDATE SKIP LOCKED.';
 REVOKE EXECUTE ON FUNCTION workflow.claim_stage_handovers(text, int, interval) FROM PUBLIC;
 
-CREATE FUNCTION workflow.set_handover_lease(job_id text, lease interval)
+CREATE OR REPLACE FUNCTION workflow.set_handover_lease(job_id text, lease interval)
 RETURNS void
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -71,14 +71,14 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
   PERFORM workflow._engine_check_lease('lease', lease, interval '1 day');
+  PERFORM workflow._engine_check_owner(workflow._engine_job(set_handover_lease.job_id),  -- 22004/22023/P0002
+                                       'set the hand-over lease of');
   UPDATE workflow.jobs j SET handover_lease = lease, updated_at = now()
    WHERE j.id = set_handover_lease.job_id;
-  IF NOT FOUND THEN
-    PERFORM workflow._engine_job(set_handover_lease.job_id);  -- 22004/22023/P0002
-  END IF;
 END;
 $$;
 COMMENT ON FUNCTION workflow.set_handover_lease(text, interval) IS
   'Sets how long the completer of each stage of the job may take, from its completion, to advance the job before '
-  'the stage can be claimed by claim_stage_handovers (default 1 minute; (0, 1 day]). P0002 when the job is unknown.';
+  'the stage can be claimed by claim_stage_handovers (default 1 minute; (0, 1 day]). P0002 when the job is unknown; '
+  '42501 unless the session user owns the job or is a member of workflow_admin.';
 REVOKE EXECUTE ON FUNCTION workflow.set_handover_lease(text, interval) FROM PUBLIC;

@@ -38,23 +38,14 @@ COMMENT ON TABLE workflow.audit_tables IS
   'Tables audited with workflow.enable_audit (also after disable_audit, for their history): id (workflow.audit_log.table_id), current schema and table name, OID in this database, mode, excluded columns';
 SELECT pg_catalog.pg_extension_config_dump('workflow.audit_tables', '');
 SELECT pg_catalog.pg_extension_config_dump('workflow.audit_tables_id_seq', '');
--- Readable by all (the log's row-level security reads it); a table's owner
--- registers it (enable_audit runs as the caller), for its own tables only.
+-- Readable by all (the log's row-level security reads it); written only by
+-- enable_audit, disable_audit and the event triggers (SECURITY DEFINER: see
+-- src/sql/23_audit_privileges.sql for who may call them).
 REVOKE ALL ON workflow.audit_tables FROM PUBLIC;
-GRANT SELECT, INSERT, UPDATE ON workflow.audit_tables TO PUBLIC;
-GRANT USAGE ON SEQUENCE workflow.audit_tables_id_seq TO PUBLIC;
+REVOKE ALL ON SEQUENCE workflow.audit_tables_id_seq FROM PUBLIC;
+GRANT SELECT ON workflow.audit_tables TO PUBLIC;
 ALTER TABLE workflow.audit_tables ENABLE ROW LEVEL SECURITY;
 CREATE POLICY audit_tables_readable ON workflow.audit_tables FOR SELECT USING (true);
-CREATE POLICY audit_tables_owner_inserts ON workflow.audit_tables FOR INSERT
-  WITH CHECK (EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-                      WHERE c.oid = relid AND n.nspname = schema_name AND c.relname = table_name
-                        AND pg_catalog.pg_has_role(current_user, c.relowner, 'USAGE')));
-CREATE POLICY audit_tables_owner_updates ON workflow.audit_tables FOR UPDATE
-  USING (EXISTS (SELECT 1 FROM pg_catalog.pg_class c
-                 WHERE c.oid = relid AND pg_catalog.pg_has_role(current_user, c.relowner, 'USAGE')))
-  WITH CHECK (EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-                      WHERE c.oid = relid AND n.nspname = schema_name AND c.relname = table_name
-                        AND pg_catalog.pg_has_role(current_user, c.relowner, 'USAGE')));
 
 CREATE SEQUENCE workflow.audit_log_id_seq INCREMENT BY 512;
 
@@ -73,7 +64,11 @@ CREATE TABLE workflow.audit_log (
   new_values  jsonb,
   actor       text        NOT NULL,
   txid        bigint      NOT NULL,
-  changed_at  timestamptz NOT NULL
+  changed_at  timestamptz NOT NULL,
+  -- Who made the change, as the server knows it (beside the claimed actor):
+  -- NULL in rows logged by 1.0. Last, as ALTER TABLE adds them on upgrade.
+  session_user_name name,
+  current_user_name name
 );
 ALTER SEQUENCE workflow.audit_log_id_seq OWNED BY workflow.audit_log.id;
 
@@ -82,7 +77,12 @@ COMMENT ON TABLE workflow.audit_log IS
 COMMENT ON COLUMN workflow.audit_log.row_key IS 'primary key of the row as jsonb (NULL for TRUNCATE)';
 COMMENT ON COLUMN workflow.audit_log.old_values IS 'UPDATE: old values of the changed columns; DELETE: the whole row';
 COMMENT ON COLUMN workflow.audit_log.new_values IS 'UPDATE: new values of the changed columns; INSERT: the whole row';
-COMMENT ON COLUMN workflow.audit_log.actor IS 'SET LOCAL workflow.actor when set, else the database user';
+COMMENT ON COLUMN workflow.audit_log.actor IS
+  'Claimed actor: SET LOCAL workflow.actor when set (any role may set it), else the session user';
+COMMENT ON COLUMN workflow.audit_log.session_user_name IS
+  'session_user of the change: the login role (behind a pooler, its pooled role); NULL in rows logged before 1.1';
+COMMENT ON COLUMN workflow.audit_log.current_user_name IS
+  'current_user of the change: the role whose privileges made it (the owner inside a SECURITY DEFINER function); NULL in rows logged before 1.1';
 
 -- History of one row: a hash index on the key's hash seeded with the table,
 -- one int8 per log row. Measured cheaper to maintain on every audited row
@@ -97,13 +97,22 @@ CREATE INDEX audit_log_truncate_idx
 SELECT pg_catalog.pg_extension_config_dump('workflow.audit_log', '');
 SELECT pg_catalog.pg_extension_config_dump('workflow.audit_log_id_seq', '');
 
--- Only the trigger writes the log (it inserts below the SQL layer). Readers
--- see the history of the tables they may read.
+-- Only the trigger writes the log (it inserts below the SQL layer); only
+-- workflow.purge_audit_log deletes from it. Who reads what (the policy):
+-- members of workflow_auditor every row, also of tables dropped or revoked
+-- since; anyone else the history of the tables it may SELECT now, except
+-- of a table with row-level security, whose history only its owner reads
+-- (the log has no row's policy to apply). Superusers and BYPASSRLS roles
+-- read every row (PostgreSQL applies no policy for them, the log's neither).
+-- Visibility depends on the table only: both tests are InitPlans, evaluated
+-- once per query (the readable tables' ids as an array), not once per row.
 REVOKE ALL ON workflow.audit_log FROM PUBLIC;
 REVOKE ALL ON SEQUENCE workflow.audit_log_id_seq FROM PUBLIC;
 GRANT SELECT ON workflow.audit_log TO PUBLIC;
 ALTER TABLE workflow.audit_log ENABLE ROW LEVEL SECURITY;
 CREATE POLICY audit_log_readable ON workflow.audit_log FOR SELECT
-  USING (EXISTS (SELECT 1 FROM workflow.audit_tables t
-                 WHERE t.id = table_id
-                   AND coalesce(pg_catalog.has_table_privilege(t.relid, 'SELECT'), false)));
+  USING ((SELECT pg_catalog.pg_has_role('workflow_auditor', 'USAGE'))
+         OR table_id = ANY (ARRAY(SELECT t.id FROM workflow.audit_tables t
+                                   WHERE pg_catalog.has_table_privilege(t.relid, 'SELECT')
+                                     AND (SELECT NOT c.relrowsecurity OR pg_catalog.pg_has_role(c.relowner, 'USAGE')
+                                            FROM pg_catalog.pg_class c WHERE c.oid = t.relid))));

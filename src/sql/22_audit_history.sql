@@ -104,27 +104,3 @@ CREATE VIEW workflow.task_history WITH (security_invoker = true) AS
 COMMENT ON VIEW workflow.task_history IS
   'History of workflow.tasks (audit it with workflow.enable_audit(''workflow.tasks'')): task_id, user_id (actor), action (insert/update/delete/truncate), old/new values, created_at.';
 GRANT SELECT ON workflow.task_history TO PUBLIC;
-
-CREATE FUNCTION workflow.purge_audit_log(older_than interval)
-RETURNS bigint
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  removed bigint;
-BEGIN
-  IF older_than IS NULL THEN
-    RAISE EXCEPTION 'workflow.purge_audit_log: older_than must not be NULL' USING ERRCODE = '22004';
-  END IF;
-  IF older_than < interval '0' THEN
-    RAISE EXCEPTION 'workflow.purge_audit_log: older_than must not be negative, got %', older_than
-      USING ERRCODE = '22023';
-  END IF;
-  DELETE FROM workflow.audit_log WHERE changed_at < now() - older_than;
-  GET DIAGNOSTICS removed = ROW_COUNT;
-  RETURN removed;
-END;
-$$;
-COMMENT ON FUNCTION workflow.purge_audit_log(interval) IS
-  'Deletes log rows older than now() - older_than; returns how many. Only the log owner (or a role it grants) may run it.';
-REVOKE EXECUTE ON FUNCTION workflow.purge_audit_log(interval) FROM PUBLIC;

@@ -52,6 +52,17 @@ for spec in 0,5 5,0,5 5,0 0,0; do
     || fail "job with --tasks $spec: $(q "SELECT status, stage FROM workflow.jobs WHERE id = '$J'")"
 done
 
+# A job that ends without completing (here cancelled) is not a success:
+# `worker --until-job` exits 1, as `watch` does, and its summary says how it ended.
+J=$($CLI --db "$URL" submit --type cli --tasks 3 --task-type sleep --id cli-cancelled)
+q "SELECT workflow.cancel_job('$J')" >/dev/null
+set +e
+OUT=$(timeout 30 $CLI --db "$URL" worker --concurrency 1 --until-job "$J" 2>/dev/null)
+RC=$?
+set -e
+[ "$RC" = 1 ] || fail "worker --until-job of a cancelled job: exit $RC, want 1: $OUT"
+echo "$OUT" | grep -q '"job_status":"cancelled"' || fail "summary names no job_status: $OUT"
+
 # Worker failures: reported on stderr with the SQLSTATE, exit status 2 (not
 # an abort, exit 134, and not 0 having done nothing).
 set +e

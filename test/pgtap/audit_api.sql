@@ -64,10 +64,12 @@ SELECT throws_ok($$ SELECT workflow.enable_audit('pg_class') $$, '42501', NULL, 
 SELECT throws_ok($$ SELECT workflow.enable_audit('public.audit_tap', '{missing}') $$, '42703');
 CREATE ROLE audit_tap_stranger;
 GRANT USAGE ON SCHEMA workflow TO audit_tap_stranger;
-SET LOCAL ROLE audit_tap_stranger;
+-- (the right to audit, without ownership; the session user is the caller)
+GRANT EXECUTE ON FUNCTION workflow.disable_audit(regclass) TO audit_tap_stranger;
+SET SESSION AUTHORIZATION audit_tap_stranger;
 SELECT throws_ok($$ SELECT workflow.disable_audit('public.audit_tap') $$, '42501',
                  'workflow.disable_audit: must be owner of table public.audit_tap', 'only the owner may disable');
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 SELECT throws_ok($$ SELECT workflow.row_history('public.audit_tap', '{"nope": 1}') $$, '22023');
 SELECT throws_ok($$ SELECT workflow.row_as_of('public.audit_tap', '{"id": 1}', NULL) $$, '22004');
 SELECT throws_ok($$ SELECT workflow.purge_audit_log(NULL) $$, '22004');

@@ -1,0 +1,71 @@
+// See engine_slot_sum.hpp.
+#include "extension/engine_slot_sum.hpp"
+
+extern "C" {
+#include "access/genam.h"
+#include "access/relation.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "executor/tuptable.h"
+#include "storage/lockdefs.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/snapmgr.h"
+}
+
+namespace workflow::engine {
+namespace {
+
+// stage_slots (job_id, stage, slot, remaining); its primary key (job_id, stage, slot).
+constexpr AttrNumber kRemaining = 4;
+
+// Plain C on PostgreSQL objects only (no C++ destructors): may ereport.
+int32 sum_slots(Datum job, int32 stage) {
+  Oid nsp = get_namespace_oid("workflow", false);
+  Oid relid = get_relname_relid("stage_slots", nsp);
+  if (!OidIsValid(relid))
+    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+                    errmsg("relation \"workflow.stage_slots\" does not exist")));
+  Relation rel = table_open(relid, AccessShareLock);
+  Oid pk = RelationGetPrimaryKeyIndex(rel);
+  if (!OidIsValid(pk))
+    ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
+                    errmsg("workflow.stage_slots has no primary key")));
+  Relation index = index_open(pk, AccessShareLock);
+
+  CommandCounterIncrement();  // make this call's own slot UPDATE visible
+  Snapshot snapshot = RegisterSnapshot(GetTransactionSnapshot());
+  ScanKeyData keys[2];
+  ScanKeyEntryInitialize(&keys[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
+                         index->rd_indcollation[0], F_TEXTEQ, job);
+  ScanKeyEntryInitialize(&keys[1], 0, 2, BTEqualStrategyNumber, InvalidOid,
+                         index->rd_indcollation[1], F_INT4EQ, Int32GetDatum(stage));
+  IndexScanDesc scan = index_beginscan(rel, index, snapshot, 2, 0);
+  index_rescan(scan, keys, 2, nullptr, 0);
+  TupleTableSlot* slot = table_slot_create(rel, nullptr);
+  int64 sum = 0;
+  while (index_getnext_slot(scan, ForwardScanDirection, slot)) {
+    bool isnull = false;
+    Datum remaining = slot_getattr(slot, kRemaining, &isnull);
+    if (!isnull) sum += DatumGetInt32(remaining);
+  }
+  ExecDropSingleTupleTableSlot(slot);
+  index_endscan(scan);
+  UnregisterSnapshot(snapshot);
+  index_close(index, AccessShareLock);
+  table_close(rel, AccessShareLock);
+  return static_cast<int32>(sum);
+}
+
+}  // namespace
+
+int32 stage_remaining(Datum job, int32 stage) {
+  return workflow::pg::pg_call([&] { return sum_slots(job, stage); });
+}
+
+}  // namespace workflow::engine
