@@ -192,16 +192,15 @@ void flush(LogWriter* w) {
   MemoryContextReset(w->batch_context);
 }
 
-// A role's name as a name datum; a role dropped meanwhile by another
-// session is written as its OID ("#16384") rather than failing the write.
+// A role's name as a text datum (text, not name: a name is 64 bytes in
+// every log row); a role dropped meanwhile by another session is written as
+// its OID ("#16384") rather than failing the write.
 Datum role_name(Oid role) {
-  Name name = static_cast<Name>(palloc0(NAMEDATALEN));
   const char* found = GetUserNameFromId(role, true);
-  if (found != nullptr)
-    namestrcpy(name, found);
-  else
-    snprintf(NameStr(*name), NAMEDATALEN, "#%u", role);
-  return NameGetDatum(name);
+  if (found != nullptr) return PointerGetDatum(cstring_to_text(found));
+  char oid_text[16];
+  snprintf(oid_text, sizeof oid_text, "#%u", role);
+  return PointerGetDatum(cstring_to_text(oid_text));
 }
 
 // The identities: the claimed actor (a setting anyone may SET) and the two
@@ -215,8 +214,7 @@ void statement_values(LogWriter* w) {
   w->current_user_name =
       current_user == session_user ? w->session_user_name : role_name(current_user);
   const char* actor = actor_setting();
-  if (actor[0] == '\0') actor = NameStr(*DatumGetName(w->session_user_name));
-  w->actor = PointerGetDatum(cstring_to_text(actor));
+  w->actor = actor[0] == '\0' ? w->session_user_name : PointerGetDatum(cstring_to_text(actor));
   MemoryContextSwitchTo(old);
   w->txid = Int64GetDatum(static_cast<int64>(U64FromFullTransactionId(GetTopFullTransactionId())));
   w->changed_at = TimestampTzGetDatum(GetCurrentStatementStartTimestamp());

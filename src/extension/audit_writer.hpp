@@ -36,8 +36,8 @@ struct LogWriter {
   // Per statement, filled on the first row.
   bool have_statement_values;
   Datum actor;              // text: workflow.actor, else the session user
-  Datum session_user_name;  // name: who logged in (GetSessionUserId)
-  Datum current_user_name;  // name: whose privileges made the write (GetUserId)
+  Datum session_user_name;  // text: who logged in (GetSessionUserId)
+  Datum current_user_name;  // text: whose privileges made the write (GetUserId)
   Datum txid;
   Datum changed_at;
 };

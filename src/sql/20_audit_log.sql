@@ -67,8 +67,8 @@ CREATE TABLE workflow.audit_log (
   changed_at  timestamptz NOT NULL,
   -- Who made the change, as the server knows it (beside the claimed actor):
   -- NULL in rows logged by 1.0. Last, as ALTER TABLE adds them on upgrade.
-  session_user_name name,
-  current_user_name name
+  session_user_name text,
+  current_user_name text
 );
 ALTER SEQUENCE workflow.audit_log_id_seq OWNED BY workflow.audit_log.id;
 

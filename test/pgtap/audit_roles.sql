@@ -60,8 +60,8 @@ SELECT ok(NOT has_table_privilege('public', 'workflow.audit_tables', 'INSERT')
 SELECT ok(EXISTS (SELECT 1 FROM pg_proc WHERE oid = 'workflow.purge_audit_log(interval)'::regprocedure AND prosecdef)
           AND EXISTS (SELECT 1 FROM pg_proc WHERE oid = 'workflow.enable_audit(regclass,text[],boolean)'::regprocedure AND prosecdef),
           'purge_audit_log and enable_audit are SECURITY DEFINER');
-SELECT col_type_is('workflow', 'audit_log', 'session_user_name', 'name', 'the log has session_user_name');
-SELECT col_type_is('workflow', 'audit_log', 'current_user_name', 'name', 'the log has current_user_name');
+SELECT col_type_is('workflow', 'audit_log', 'session_user_name', 'text', 'the log has session_user_name');
+SELECT col_type_is('workflow', 'audit_log', 'current_user_name', 'text', 'the log has current_user_name');
 
 -- The owner, granted the right, audits a table with row-level security and two without.
 SET SESSION AUTHORIZATION audit_roles_owner;
@@ -115,12 +115,12 @@ UPDATE audit_roles_s.notes SET note = 'plain' WHERE id = 1;
 RESET SESSION AUTHORIZATION;
 SELECT results_eq($$ SELECT actor, session_user_name, current_user_name FROM workflow.audit_log
                       WHERE schema_name = 'audit_roles_s' AND table_name = 'notes' AND operation = 'UPDATE' ORDER BY id $$,
-                  $$ VALUES ('audit_roles_owner'::text, 'audit_roles_writer'::name, 'audit_roles_writer'::name),
+                  $$ VALUES ('audit_roles_owner'::text, 'audit_roles_writer'::text, 'audit_roles_writer'::text),
                             ('audit_roles_writer', 'audit_roles_writer', 'audit_roles_writer') $$,
                   'a claimed actor is logged as claimed, beside the session user who made the change; unset, actor is the session user');
 SELECT is((SELECT session_user_name FROM workflow.audit_log
             WHERE schema_name = 'audit_roles_s' AND table_name = 'notes' AND operation = 'INSERT'),
-          'audit_roles_owner'::name, 'the owner''s insert names the owner');
+          'audit_roles_owner'::text, 'the owner''s insert names the owner');
 
 -- SET ROLE: the session user stays, the current user changes.
 GRANT audit_roles_writer TO audit_roles_reader;
@@ -132,7 +132,7 @@ RESET SESSION AUTHORIZATION;
 REVOKE audit_roles_writer FROM audit_roles_reader;
 SELECT results_eq($$ SELECT actor, session_user_name, current_user_name FROM workflow.audit_log
                       WHERE schema_name = 'audit_roles_s' AND table_name = 'notes' AND new_values ->> 'note' = 'via set role' $$,
-                  $$ VALUES ('audit_roles_reader'::text, 'audit_roles_reader'::name, 'audit_roles_writer'::name) $$,
+                  $$ VALUES ('audit_roles_reader'::text, 'audit_roles_reader'::text, 'audit_roles_writer'::text) $$,
                   'after SET ROLE: session_user_name is the login, current_user_name the role set');
 
 -- A SECURITY DEFINER writer: current_user is its owner, session_user the caller.
@@ -146,7 +146,7 @@ SELECT audit_roles_s.touch_board('by definer');
 RESET SESSION AUTHORIZATION;
 SELECT results_eq($$ SELECT actor, session_user_name, current_user_name FROM workflow.audit_log
                       WHERE schema_name = 'audit_roles_s' AND table_name = 'board' AND operation = 'UPDATE' $$,
-                  $$ VALUES ('audit_roles_writer'::text, 'audit_roles_writer'::name, 'audit_roles_owner'::name) $$,
+                  $$ VALUES ('audit_roles_writer'::text, 'audit_roles_writer'::text, 'audit_roles_owner'::text) $$,
                   'inside a SECURITY DEFINER function: the caller is the actor and session user, the definer the current user');
 
 -- The survey upserts are SECURITY DEFINER: the true session user is logged, not the definer.
@@ -157,7 +157,7 @@ RESET SESSION AUTHORIZATION;
 SELECT results_eq($$ SELECT actor, session_user_name, current_user_name FROM workflow.audit_log
                       WHERE schema_name = 'workflow' AND table_name = 'survey_steps'
                         AND new_values ->> 'session_id' ILIKE 'c0auditroles' $$,
-                  $$ SELECT 'audit_roles_survey'::text, 'audit_roles_survey'::name, r.rolname
+                  $$ SELECT 'audit_roles_survey'::text, 'audit_roles_survey'::text, r.rolname::text COLLATE "default"
                        FROM pg_proc p JOIN pg_roles r ON r.oid = p.proowner WHERE p.oid = 'workflow.upsert_survey_step(text,text,jsonb,timestamptz)'::regprocedure $$,
                   'a survey write names the survey role as actor and session user, the definer as current user');
 
@@ -192,7 +192,7 @@ RESET SESSION AUTHORIZATION;
 SET SESSION AUTHORIZATION audit_roles_auditor;
 SELECT results_eq($$ SELECT operation, session_user_name FROM workflow.audit_log
                       WHERE schema_name = 'audit_roles_s' AND table_name = 'notes' ORDER BY id $$,
-                  $$ VALUES ('INSERT'::text, 'audit_roles_owner'::name), ('UPDATE', 'audit_roles_writer'),
+                  $$ VALUES ('INSERT'::text, 'audit_roles_owner'::text), ('UPDATE', 'audit_roles_writer'),
                             ('UPDATE', 'audit_roles_writer'), ('UPDATE', 'audit_roles_reader') $$,
                   'after DROP TABLE the auditor reads the dropped table''s history');
 RESET SESSION AUTHORIZATION;

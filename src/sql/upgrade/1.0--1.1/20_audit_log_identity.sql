@@ -4,7 +4,7 @@
 -- their actor (workflow.actor, else 1.0's current_user) cannot tell. Nullable
 -- columns without a default: no rewrite of the log. Until this runs, the 1.1
 -- library writes a 1.0 log in its 1.0 shape.
-ALTER TABLE workflow.audit_log ADD COLUMN session_user_name name, ADD COLUMN current_user_name name;
+ALTER TABLE workflow.audit_log ADD COLUMN session_user_name text, ADD COLUMN current_user_name text;
 COMMENT ON COLUMN workflow.audit_log.actor IS
   'Claimed actor: SET LOCAL workflow.actor when set (any role may set it), else the session user';
 COMMENT ON COLUMN workflow.audit_log.session_user_name IS
