@@ -1,5 +1,6 @@
 // Per-trigger metadata cache of audited tables (see audit_cache.hpp).
 #include "extension/audit_cache.hpp"
+#include "pg/relation.hpp"
 
 #include "extension/audit_finish.hpp"
 #include "extension/audit_writer.hpp"
@@ -165,12 +166,7 @@ int32 trigger_table_id(Trigger* trigger, Relation rel) {
 }
 
 RegistryRow read_registry(int32 table_id) {
-  Oid schema = get_namespace_oid("workflow", false);
-  Oid registry_oid = get_relname_relid("audit_tables", schema);
-  if (!OidIsValid(registry_oid))
-    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                    errmsg("workflow.audit_tables is missing")));
-  Relation registry = table_open(registry_oid, AccessShareLock);
+  Relation registry = table_open(workflow::pg::extension_table("audit_tables"), AccessShareLock);
   if (RelationGetDescr(registry)->natts != kRegColumns)
     ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                     errmsg("workflow.audit_tables does not have the shape this library reads"),

@@ -11,6 +11,7 @@
 //
 // Plain C-style code: no C++ object with a destructor is alive while
 // PostgreSQL may raise an error.
+#include "pg/relation.hpp"
 #include "pg/boundary.hpp"
 
 extern "C" {
@@ -145,11 +146,7 @@ bool text_equals(Datum d, const char* s) {
 // same name (whose history it continues); 0 when it was never audited.
 int32 registry_id(Oid relid, Form_pg_class rel, Oid* registered_relid) {
   Oid schema = get_namespace_oid("workflow", false);
-  Oid registry_oid = get_relname_relid("audit_tables", schema);
-  if (!OidIsValid(registry_oid))
-    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                    errmsg("workflow.audit_tables is missing")));
-  Relation registry = table_open(registry_oid, AccessShareLock);
+  Relation registry = table_open(workflow::pg::extension_table("audit_tables"), AccessShareLock);
   TupleDesc desc = RelationGetDescr(registry);
   Snapshot snapshot = GetActiveSnapshot();
   int32 found = 0;
@@ -381,11 +378,7 @@ WF_FUNCTION(workflow_row_history) {
   int32 reg_id = registry_id(relid, rel, &registered_relid);
   if (reg_id == 0) return static_cast<Datum>(0);  // never audited: no history
 
-  Oid log_oid = get_relname_relid("audit_log", get_namespace_oid("workflow", false));
-  if (!OidIsValid(log_oid))
-    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                    errmsg("workflow.audit_log is missing")));
-  Relation log = table_open(log_oid, AccessShareLock);
+  Relation log = table_open(workflow::pg::extension_table("audit_log"), AccessShareLock);
   if (table_visible(log, registered_relid) && !read_native(log, reg_id, key, rsinfo->setResult))
     read_sql(reg_id, key, rsinfo->setResult);
   table_close(log, AccessShareLock);

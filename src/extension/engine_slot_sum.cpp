@@ -1,5 +1,6 @@
 // See engine_slot_sum.hpp.
 #include "extension/engine_slot_sum.hpp"
+#include "pg/relation.hpp"
 
 extern "C" {
 #include "access/genam.h"
@@ -26,12 +27,7 @@ constexpr AttrNumber kRemaining = 4;
 
 // Plain C on PostgreSQL objects only (no C++ destructors): may ereport.
 int32 sum_slots(Datum job, int32 stage) {
-  Oid nsp = get_namespace_oid("workflow", false);
-  Oid relid = get_relname_relid("stage_slots", nsp);
-  if (!OidIsValid(relid))
-    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
-                    errmsg("relation \"workflow.stage_slots\" does not exist")));
-  Relation rel = table_open(relid, AccessShareLock);
+  Relation rel = table_open(workflow::pg::extension_table("stage_slots"), AccessShareLock);
   Oid pk = RelationGetPrimaryKeyIndex(rel);
   if (!OidIsValid(pk))
     ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
