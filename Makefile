@@ -25,6 +25,9 @@ REGRESS_OPTS = --inputdir=. --load-extension=workflow
 PG_CPPFLAGS = -Isrc
 PG_CXXFLAGS = -std=c++17 -fno-omit-frame-pointer -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-register
 SHLIB_LINK += -lstdc++
+# Export only the entry points (src/extension/exports.map): fewer symbols for
+# the dynamic loader to look up when a session first loads the library.
+SHLIB_LINK += -Wl,--version-script=src/extension/exports.map -Wl,-O1
 
 # The JIT bitcode step would compile C++ without our flags; we do not ship bitcode.
 override with_llvm = no
@@ -35,6 +38,8 @@ override autodepend = yes
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+$(shlib): src/extension/exports.map
 
 workflow--$(EXTVERSION).sql: $(SQL_PARTS)
 	cat $^ > $@
