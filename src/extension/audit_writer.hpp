@@ -31,6 +31,11 @@ struct LogWriter {
   TupleTableSlot* slots[kBatchRows];
   int pending;
   bool uses_cache;  // indexes opened with the backend's cached IndexInfos
+  bool uses_kept;   // estate, result_rel, slots, contexts are the backend's kept ones
+  // What lives as long as the statement's writing (index arrays, the bulk
+  // insert state, the identity texts): es_query_cxt of a fresh estate, or
+  // the kept state's statement context, reset by the next writer_open.
+  MemoryContext statement_context;
   int natts;  // kLogColumns, or kLogColumns10 on a log not yet updated from 1.0
   MemoryContext batch_context;  // jsonb and text of pending rows
   // Per statement, filled on the first row.

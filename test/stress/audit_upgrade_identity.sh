@@ -8,9 +8,10 @@
 # test cluster (scripts/test).
 set -euo pipefail
 : "${PGHOST:?no server: run via scripts/test}" "${PGPORT:?no server}"
-UP=wf_audit_upgrade FRESH=wf_audit_upgrade_fresh
+UP=wf_audit_upgrade FRESH=wf_audit_upgrade_fresh SESSION=wf_audit_upgrade_session
 cleanup() {
-  psql -qX -d postgres -c "DROP DATABASE IF EXISTS $UP" -c "DROP DATABASE IF EXISTS $FRESH" >/dev/null 2>&1 || true
+  psql -qX -d postgres -c "DROP DATABASE IF EXISTS $UP" -c "DROP DATABASE IF EXISTS $FRESH" \
+    -c "DROP DATABASE IF EXISTS $SESSION" >/dev/null 2>&1 || true
   psql -qX -d postgres -c "DROP ROLE IF EXISTS wf_audit_upgrade_writer" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -57,4 +58,23 @@ SELECT p.oid::regprocedure, p.prosecdef, p.proconfig, p.proacl, md5(p.prosrc) FR
 SQL
 }
 diff <(catalog $UP | sort) <(catalog $FRESH | sort) || fail "the upgraded audit catalog differs from a fresh 1.1"
+# The same update inside one session that has written the 1.0 log already:
+# the writer's kept state (slots on the log's 11-column descriptor) is
+# dropped with the log's relcache entry, and the next write fills the new
+# columns.
+psql -qX -d postgres -v ON_ERROR_STOP=1 -c "CREATE DATABASE $SESSION" >/dev/null
+psql -qX -d $SESSION -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
+CREATE EXTENSION workflow VERSION '1.0';
+CREATE TABLE public.item (id int PRIMARY KEY, v text);
+SELECT workflow.enable_audit('public.item');
+INSERT INTO public.item VALUES (1, 'a'), (2, 'a');
+UPDATE public.item SET v = 'b' WHERE id = 1;
+ALTER EXTENSION workflow UPDATE TO '1.1';
+UPDATE public.item SET v = 'c' WHERE id = 1;
+UPDATE public.item SET v = 'c';
+SQL
+got=$(q $SESSION "SELECT string_agg(concat_ws(',', operation, row_key->>'id', new_values->>'v', coalesce(session_user_name, '-'), coalesce(current_user_name, '-')), ' ' ORDER BY id)
+                  FROM workflow.audit_log")
+want="INSERT,1,a,-,- INSERT,2,a,-,- UPDATE,1,b,-,- UPDATE,1,c,postgres,postgres UPDATE,2,c,postgres,postgres"
+[ "$got" = "$want" ] || fail "one session across the update: got '$got', want '$want'"
 echo "audit upgrade identity ok"
