@@ -78,6 +78,7 @@ struct KeptState {
   ResultRelInfo* result_rel;
   MemoryContext statement_context;
   MemoryContext batch_context;
+  int nslots;  // slots[0 .. nslots - 1] made so far
   TupleTableSlot* slots[kBatchRows];
 };
 KeptState kept{};
@@ -219,13 +220,12 @@ bool take_kept_state(LogWriter* w) {
   MemoryContextReset(kept.batch_context);
   ResetPerTupleExprContext(kept.estate);
   // What an earlier statement that failed left in the slots.
-  for (TupleTableSlot* slot : kept.slots)
-    if (slot != nullptr) ExecClearTuple(slot);
+  for (int i = 0; i < kept.nslots; ++i) ExecClearTuple(kept.slots[i]);
   w->estate = kept.estate;
   w->result_rel = kept.result_rel;
   w->statement_context = kept.statement_context;
   w->batch_context = kept.batch_context;
-  memcpy(w->slots, kept.slots, sizeof(w->slots));
+  memcpy(w->slots, kept.slots, sizeof(TupleTableSlot*) * kept.nslots);
   w->uses_kept = true;
   return true;
 }
@@ -386,7 +386,8 @@ void writer_add(LogWriter* w, const RelationInfo* info, core::audit::Operation o
       MemoryContext old = MemoryContextSwitchTo(kept.context);
       slot = MakeSingleTupleTableSlot(kept.desc, kept.slot_ops);
       MemoryContextSwitchTo(old);
-      kept.slots[w->pending] = slot;
+      kept.slots[w->pending] = slot;  // slots are made in order: pending == nslots
+      kept.nslots = w->pending + 1;
     } else {
       MemoryContext old = MemoryContextSwitchTo(w->estate->es_query_cxt);
       slot = table_slot_create(w->log, nullptr);
