@@ -28,7 +28,8 @@
 #
 # Usage: bench/audit/instructions.sh [N=1000] [ROWS=300000] [BULK=30000] [GROWN=300000]
 #   KEEP=dir keeps the callgrind files (callgrind_annotate --inclusive=yes them).
-#   SINGLE=0 / BULKS=0 skip a part. NOBUILD=1 skips scripts/build.
+#   SINGLE=0 / BULKS=0 skip a part; SINGLE_DESIGNS="none native" / BULK_DESIGNS="none fresh"
+#   pick designs. NOBUILD=1 skips scripts/build.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=${1:-1000}
@@ -77,7 +78,7 @@ run_cg() {  # out datadir [callgrind options...] <stdin: statements
 
 declare -A PER
 if [ "${SINGLE:-1}" != 0 ]; then
-  SDESIGNS=(none native native_row plpgsql)
+  SDESIGNS=(${SINGLE_DESIGNS:-none native native_row plpgsql})
   for d in "${SDESIGNS[@]}"; do
     for calls in "$N" $((2 * N)); do
       seq 1 "$calls" | awk -v n="$ROWS" -v t="s_$d" -v c="$calls" \
