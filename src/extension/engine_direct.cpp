@@ -425,15 +425,107 @@ Outcome complete_task(Datum task, Datum job, int32 stage, Datum result, bool res
   return outcome;
 }
 
+namespace {
+
+// Takes up to *left units from the counter row `found` points at, locking
+// its latest version with `wait`; false when it is held (skip), gone or
+// empty. *value: its remaining after.
+bool try_take(Open* o, TupleTableSlot* found, TupleTableSlot* locked, LockWaitPolicy wait, int32* left,
+              int32* zeroed, int32* value) {
+  const AttrNumber* at = slots_cache.attnum;
+  ItemPointerData tid = found->tts_tid;
+  if (lock_latest(o, &tid, locked, wait) != kLocked) return false;
+  bool isnull;
+  int32 remaining = DatumGetInt32(slot_getattr(locked, at[sRemaining], &isnull));
+  if (isnull || remaining <= 0) return false;
+  int32 take = remaining < *left ? remaining : *left;
+  TupleTableSlot* row = copy_row(o, locked);
+  row->tts_values[at[sRemaining] - 1] = Int32GetDatum(remaining - take);
+  ExecStoreVirtualTuple(row);
+  update_row(o, &locked->tts_tid, row);
+  ExecDropSingleTupleTableSlot(row);
+  *left -= take;
+  *value = remaining - take;
+  if (*value == 0) ++*zeroed;
+  return true;
+}
+
+IndexScanDesc scan_counters(Open* o, Datum job, int32 stage, int32 from, int32 below) {
+  ScanKeyData keys[4];
+  int nkeys = 0;
+  key_equal(&keys[nkeys++], o->pk, 1, F_TEXTEQ, job);
+  key_equal(&keys[nkeys++], o->pk, 2, F_INT4EQ, Int32GetDatum(stage));
+  if (from > 0)
+    ScanKeyEntryInitialize(&keys[nkeys++], 0, 3, BTGreaterEqualStrategyNumber, InvalidOid,
+                           o->pk->rd_indcollation[2], F_INT4GE, Int32GetDatum(from));
+  if (below >= 0)
+    ScanKeyEntryInitialize(&keys[nkeys++], 0, 3, BTLessStrategyNumber, InvalidOid,
+                           o->pk->rd_indcollation[2], F_INT4LT, Int32GetDatum(below));
+  IndexScanDesc scan = index_beginscan(o->rel, o->pk, o->snapshot, nkeys, 0);
+  index_rescan(scan, keys, nkeys, nullptr, 0);
+  return scan;
+}
+
+// A single completion that also counts: one scan of all the stage's
+// counters takes the unit from the first free one at or after `preferred`
+// (else the first free one before it) and sums them all in the same
+// snapshot, with the new value of the one it took. False when every
+// counter with a unit is held: nothing taken, nothing counted.
+bool take_one_counting(Open* o, Datum job, int32 stage, int32 preferred, TupleTableSlot* found,
+                       TupleTableSlot* locked, int32* zeroed, int32* sum) {
+  const AttrNumber* at = slots_cache.attnum;
+  int64 total = 0;
+  int32 left = 1;
+  int nearly = 0, cap = 16;
+  ItemPointerData* early = static_cast<ItemPointerData*>(palloc(sizeof(ItemPointerData) * cap));
+  int32* early_value = static_cast<int32*>(palloc(sizeof(int32) * cap));
+  IndexScanDesc scan = scan_counters(o, job, stage, 0, -1);
+  while (index_getnext_slot(scan, ForwardScanDirection, found)) {
+    bool isnull;
+    int32 v = DatumGetInt32(slot_getattr(found, at[sRemaining], &isnull));
+    if (isnull) continue;
+    total += v;
+    if (left == 0 || v <= 0) continue;
+    if (DatumGetInt32(slot_getattr(found, at[sSlot], &isnull)) < preferred) {
+      if (nearly == cap) {
+        cap *= 2;
+        early = static_cast<ItemPointerData*>(repalloc(early, sizeof(ItemPointerData) * cap));
+        early_value = static_cast<int32*>(repalloc(early_value, sizeof(int32) * cap));
+      }
+      early[nearly] = found->tts_tid;
+      early_value[nearly++] = v;
+      continue;
+    }
+    int32 value;
+    if (try_take(o, found, locked, LockWaitSkip, &left, zeroed, &value)) total += value - v;
+  }
+  index_endscan(scan);
+  for (int i = 0; i < nearly && left > 0; ++i) {
+    ExecClearTuple(found);
+    found->tts_tid = early[i];
+    int32 value;
+    if (try_take(o, found, locked, LockWaitSkip, &left, zeroed, &value)) total += value - early_value[i];
+  }
+  pfree(early);
+  pfree(early_value);
+  if (left > 0) return false;
+  *sum = static_cast<int32>(total);
+  return true;
+}
+
+}  // namespace
+
 Outcome take_units(Datum job, int32 stage, int32 units, int32 preferred, bool skip_locked,
-                   int32* zeroed) {
+                   int32* zeroed, int32* sum) {
   Open o;
   if (!open_table(slots_cache, &o)) return kUnavailable;
-  const AttrNumber* at = slots_cache.attnum;
   TupleTableSlot* found = table_slot_create(o.rel, nullptr);
   TupleTableSlot* locked = table_slot_create(o.rel, nullptr);
   int32 left = units;
   *zeroed = 0;
+  if (sum != nullptr) *sum = -1;
+  const bool counting = sum != nullptr && skip_locked && units == 1;
+  if (counting && take_one_counting(&o, job, stage, preferred, found, locked, zeroed, sum)) left = 0;
 
   // Passes over the stage's counters: (from slot, below slot, wait policy).
   struct Pass {
@@ -444,8 +536,10 @@ Outcome take_units(Datum job, int32 stage, int32 units, int32 preferred, bool sk
   Pass passes[4];
   int npasses = 0;
   if (skip_locked) {
-    passes[npasses++] = {preferred, -1, LockWaitSkip};
-    if (preferred > 0) passes[npasses++] = {0, preferred, LockWaitSkip};
+    if (!counting) {  // (take_one_counting tried the free counters already)
+      passes[npasses++] = {preferred, -1, LockWaitSkip};
+      if (preferred > 0) passes[npasses++] = {0, preferred, LockWaitSkip};
+    }
     passes[npasses++] = {preferred, -1, LockWaitBlock};
     if (preferred > 0) passes[npasses++] = {0, preferred, LockWaitBlock};
   } else {
@@ -453,32 +547,13 @@ Outcome take_units(Datum job, int32 stage, int32 units, int32 preferred, bool sk
   }
 
   for (int p = 0; p < npasses && left > 0; ++p) {
-    ScanKeyData keys[4];
-    int nkeys = 0;
-    key_equal(&keys[nkeys++], o.pk, 1, F_TEXTEQ, job);
-    key_equal(&keys[nkeys++], o.pk, 2, F_INT4EQ, Int32GetDatum(stage));
-    ScanKeyEntryInitialize(&keys[nkeys++], 0, 3, BTGreaterEqualStrategyNumber, InvalidOid,
-                           o.pk->rd_indcollation[2], F_INT4GE, Int32GetDatum(passes[p].from));
-    if (passes[p].below >= 0)
-      ScanKeyEntryInitialize(&keys[nkeys++], 0, 3, BTLessStrategyNumber, InvalidOid,
-                             o.pk->rd_indcollation[2], F_INT4LT, Int32GetDatum(passes[p].below));
-    IndexScanDesc scan = index_beginscan(o.rel, o.pk, o.snapshot, nkeys, 0);
-    index_rescan(scan, keys, nkeys, nullptr, 0);
+    IndexScanDesc scan = scan_counters(&o, job, stage, passes[p].from, passes[p].below);
     while (left > 0 && index_getnext_slot(scan, ForwardScanDirection, found)) {
       bool isnull;
-      if (DatumGetInt32(slot_getattr(found, at[sRemaining], &isnull)) <= 0 || isnull) continue;
-      ItemPointerData tid = found->tts_tid;
-      if (lock_latest(&o, &tid, locked, passes[p].wait) != kLocked) continue;
-      int32 remaining = DatumGetInt32(slot_getattr(locked, at[sRemaining], &isnull));
-      if (isnull || remaining <= 0) continue;
-      int32 take = remaining < left ? remaining : left;
-      TupleTableSlot* row = copy_row(&o, locked);
-      row->tts_values[at[sRemaining] - 1] = Int32GetDatum(remaining - take);
-      ExecStoreVirtualTuple(row);
-      update_row(&o, &locked->tts_tid, row);
-      ExecDropSingleTupleTableSlot(row);
-      left -= take;
-      if (remaining == take) ++*zeroed;
+      if (DatumGetInt32(slot_getattr(found, slots_cache.attnum[sRemaining], &isnull)) <= 0 || isnull)
+        continue;
+      int32 value;
+      try_take(&o, found, locked, passes[p].wait, &left, zeroed, &value);
     }
     index_endscan(scan);
   }

@@ -42,9 +42,12 @@ Outcome complete_task(Datum task, Datum job, int32 stage, Datum result, bool res
 //                no other counter while it waits.
 //   otherwise:   counters in ascending order, waiting for each (a batch:
 //                one order for every waiter, so batches never deadlock).
-// Sets *zeroed to the number of counters this brought to 0.
+// Sets *zeroed to the number of counters this brought to 0. With `sum`
+// (a single unit, skip_locked): *sum is the stage's counters summed in the
+// same snapshot, after this call's unit, or -1 when it could not be counted
+// on the way (every free counter was held: the caller counts).
 Outcome take_units(Datum job, int32 stage, int32 units, int32 preferred, bool skip_locked,
-                   int32* zeroed);
+                   int32* zeroed, int32* sum);
 
 // Registers the cache's invalidation callbacks (once, from _PG_init).
 void init_module();

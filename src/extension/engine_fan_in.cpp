@@ -170,14 +170,18 @@ std::vector<wc::StageDecrement> take_stage_units(std::vector<Completion>& items,
   for (const wc::StageUnits& st : wc::group_units_by_stage(tasks, completed)) {
     const Datum job = items[st.last_task].job;
     const bool skip_locked = !options.batch;  // a batch waits in ascending order
-    int32 zeroed = 0;
+    int32 zeroed = 0, sum = -1;
+    int32* count = options.count_remaining ? &sum : nullptr;
     d::Outcome outcome = wp::pg_call([&] {
-      return d::take_units(job, st.stage, st.units, st.preferred_slot, skip_locked, &zeroed);
+      return d::take_units(job, st.stage, st.units, st.preferred_slot, skip_locked, &zeroed, count);
     });
-    if (outcome == d::kUnavailable)
+    if (outcome == d::kUnavailable) {
       zeroed = take_units_sql(job, st.stage, st.units, st.preferred_slot, skip_locked);
+      sum = -1;
+    }
     if (zeroed > 0) stages.push_back({st.job_id, st.stage, zeroed, st.last_task});
-    if (options.count_remaining) items[st.last_task].remaining = stage_remaining(job, st.stage);
+    if (options.count_remaining)
+      items[st.last_task].remaining = sum >= 0 ? sum : stage_remaining(job, st.stage);
   }
   return stages;
 }
