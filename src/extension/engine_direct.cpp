@@ -27,6 +27,7 @@ extern "C" {
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "tcop/utility.h"
 }
 
 #include <cstring>
@@ -204,6 +205,9 @@ struct Open {
 // Opens c's table for a direct update; false when the SQL path must serve it.
 bool open_table(TableCache& c, Open* o) {
   memset(o, 0, sizeof(*o));
+  // What the executor checks before an UPDATE (25006, 25000).
+  PreventCommandIfReadOnly("UPDATE");
+  PreventCommandIfParallelMode("UPDATE");
   Oid relid = c.valid ? c.relid : workflow::pg::extension_table(c.name);
   Relation rel = table_open(relid, RowExclusiveLock);  // may process invalidations
   for (int attempt = 0;; ++attempt) {

@@ -7,7 +7,7 @@
 -- stage_slots) is served by the SQL path with the same answers, the trigger
 -- seeing every counter write.
 BEGIN;
-SELECT plan(18);
+SELECT plan(20);
 
 -- Four tasks in two counters: slot 0 holds tasks 0 and 2, slot 1 tasks 1 and 3.
 SELECT workflow.create_job('direct', '{}', 1, 'dir-1');
@@ -23,6 +23,15 @@ SELECT results_eq($$SELECT status, result_data, completed_at = now(), updated_at
                       FROM workflow.tasks WHERE id = 'dir-1:1:1'$$,
                   $$VALUES ('completed', '{"r": 1}'::jsonb, true, true, true)$$,
                   'the task row is written as the UPDATE writes it (status, result, times, lease)');
+
+-- A read-only transaction cannot complete (25006, as UPDATE), and nothing is written.
+SAVEPOINT read_only;
+SET LOCAL transaction_read_only = on;
+SELECT throws_ok($$SELECT * FROM workflow.complete_task_and_check_stage('dir-1:1:0', 'dir-1', 1, NULL)$$,
+                 '25006', 'cannot execute UPDATE in a read-only transaction',
+                 'a read-only transaction cannot complete a task (25006)');
+ROLLBACK TO SAVEPOINT read_only;
+SELECT is((SELECT status FROM workflow.tasks WHERE id = 'dir-1:1:0'), 'queued', 'the task is still queued');
 
 -- A CHECK constraint added to the table is enforced (the cache follows ALTER TABLE).
 ALTER TABLE workflow.tasks ADD CONSTRAINT tap_no_forbidden CHECK (result_data IS DISTINCT FROM '{"forbidden": true}');
