@@ -20,7 +20,8 @@
 #   grown        native audit, the log already holds $GROWN rows of another
 #                table's history (hotpath.sh's bulk runs on such a log)
 #   grown_same   as grown, and the log also holds one earlier UPDATE of these
-#                very rows (the same keys again)
+#                very rows (the same keys again); the table was vacuumed after
+#                it, so this UPDATE is a HOT one too: compared with none_hot
 #   none_hot, native_hot: the table was updated once and vacuumed before, so
 #                every page has room and the UPDATE is a HOT update (no new
 #                primary-key index entries): hotpath.sh's bulk rounds 2 and
@@ -129,10 +130,10 @@ if [ "${BULKS:-1}" != 0 ]; then
   done
   rm -rf "$WORK/run"
   echo
-  echo "| bulk UPDATE of $BULK rows | instructions | per row | vs none (the _hot ones: vs none_hot) |"
+  echo "| bulk UPDATE of $BULK rows | instructions | per row | vs none (HOT ones: vs none_hot) |"
   echo "|---|---:|---:|---:|"
   for d in "${BDESIGNS[@]}"; do
-    base=${BI[none]:-0}; [ "${d%_hot}" != "$d" ] && base=${BI[none_hot]:-0}
+    base=${BI[none]:-0}; case $d in *_hot|grown_same) base=${BI[none_hot]:-0} ;; esac
     awk -v d="$d" -v p="${BI[$d]}" -v b="$base" -v r="$BULK" \
       'BEGIN { printf "| %s | %d | %d | %s |\n", d, p, p / r, (b ? sprintf("%.3fx", p / b) : "-") }'
   done
