@@ -1,6 +1,6 @@
 -- The workflow extension's catalog as text, one fact per line, each line
 -- prefixed with the object it describes, in a stable order: what
--- test/stress/upgrade_1_0.sh compares between an upgraded database, a fresh
+-- test/stress/upgrade.sh compares between an upgraded database, a fresh
 -- install and a restored dump. Nothing here depends on OIDs, so two
 -- databases of one cluster give the same text when their schemas agree.
 -- Covered: the schema; the extension row, its members (pg_depend 'e') and its

@@ -2,7 +2,7 @@
 -- through the SQL API (claims, completions by the old claimant and by new
 -- workers, a stage sealed late, a retry, the advance of a stage completed
 -- before the upgrade). Run with ON_ERROR_STOP; the script checks nothing,
--- upgrade_1_0.sh checks the states afterwards.
+-- upgrade.sh checks the states afterwards.
 -- up-running: the two tasks claimed before the upgrade complete by their
 -- claimant (its claim carried over), the queued ones by a new worker.
 SELECT count(*) FROM workflow.claim_tasks('w-new', 10, ARRAY['t-running']);
