@@ -49,7 +49,8 @@ _wf_as_owner "$OLD_BIN/pg_ctl" -D "$WF_CLUSTER_DIR/data" -m fast -w stop >/dev/n
 _wf_as_owner "$NEW_BIN/initdb" -D "$WF_CLUSTER_DIR/new" -U postgres --auth=trust -E UTF8 \
   --locale=C.UTF-8 >"$WF_CLUSTER_DIR/initdb-new.log" 2>&1 || { cat "$WF_CLUSTER_DIR/initdb-new.log"; fail "initdb"; }
 mkdir -p "$WF_CLUSTER_DIR/up"; [ "$(id -u)" = 0 ] && chown postgres: "$WF_CLUSTER_DIR/up"
-old_port=$(_wf_free_port); new_port=$(_wf_free_port)
+old_port=$(_wf_free_port); new_port=$old_port
+while [ "$new_port" = "$old_port" ]; do new_port=$(_wf_free_port); done
 if ! (cd "$WF_CLUSTER_DIR/up" && runuser -u postgres -- env LD_LIBRARY_PATH="$LD_LIBRARY_PATH" \
         "$NEW_BIN/pg_upgrade" -U postgres -b "$OLD_BIN" -B "$NEW_BIN" -d "$WF_CLUSTER_DIR/data" \
         -D "$WF_CLUSTER_DIR/new" -p "$old_port" -P "$new_port" -s "$WF_CLUSTER_DIR/up" \
