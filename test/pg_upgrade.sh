@@ -29,7 +29,7 @@ trap 'cluster_stop' EXIT
 # 1. The old major, filled.
 PG_BINDIR=$OLD_BIN
 cluster_start
-old_version=$(q "SHOW server_version")
+old_version=$(psql -qXAt -d postgres -c "SHOW server_version")
 psql -qX -v ON_ERROR_STOP=1 -c "CREATE DATABASE wf_pgup" >/dev/null
 q "CREATE EXTENSION workflow" >/dev/null
 run $U/setup.sql
