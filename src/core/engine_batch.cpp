@@ -65,4 +65,28 @@ std::vector<StageDecrement> group_by_stage(const std::vector<SlotDecrement>& zer
   return stages;
 }
 
+std::vector<StageUnits> group_units_by_stage(const std::vector<BatchTask>& tasks,
+                                             const std::vector<CompletedTask>& completed) {
+  std::vector<StageUnits> units;
+  units.reserve(completed.size());
+  for (const CompletedTask& c : completed) {
+    const BatchTask& t = tasks[c.index];
+    units.push_back({t.job_id, t.stage, 1, c.slot, c.index});
+  }
+  auto key = [](const StageUnits& s) { return std::tie(s.job_id, s.stage); };
+  // Stable: within a stage, tasks stay in lock order (first slot, last task).
+  std::stable_sort(units.begin(), units.end(),
+                   [&](const StageUnits& a, const StageUnits& b) { return key(a) < key(b); });
+  std::vector<StageUnits> grouped;
+  for (const StageUnits& s : units) {
+    if (!grouped.empty() && key(grouped.back()) == key(s)) {
+      grouped.back().units += 1;
+      grouped.back().last_task = s.last_task;
+    } else {
+      grouped.push_back(s);
+    }
+  }
+  return grouped;
+}
+
 }  // namespace workflow::core

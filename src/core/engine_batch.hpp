@@ -55,4 +55,18 @@ struct StageDecrement {
 // (job_id, stage), in that order; the completer is the last task of the last slot.
 std::vector<StageDecrement> group_by_stage(const std::vector<SlotDecrement>& zeroed);
 
+// Counting by stage (1.2): a completion takes one unit from any counter of
+// its stage that has one, so the batch needs, per stage, only how many.
+struct StageUnits {
+  std::string_view job_id;
+  int stage;
+  int units;               // tasks of the batch completed in this stage
+  int preferred_slot;      // where the search for a counter starts: the first task's slot
+  std::size_t last_task;   // the task recorded as completed_by_task if it completes the stage
+};
+
+// `completed` (in lock order) grouped by (job_id, stage), in that order.
+std::vector<StageUnits> group_units_by_stage(const std::vector<BatchTask>& tasks,
+                                             const std::vector<CompletedTask>& completed);
+
 }  // namespace workflow::core

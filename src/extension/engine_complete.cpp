@@ -25,7 +25,10 @@ namespace wp = workflow::pg;
 namespace wc = workflow::core;
 namespace we = workflow::engine;
 
-WF_FUNCTION(workflow_complete_task_and_check_stage) {
+namespace {
+
+// The call, for either way of counting (engine_fan_in.hpp, FanIn::count_by_stage).
+Datum complete_task_and_check_stage(FunctionCallInfo fcinfo, bool count_by_stage) {
   text* task = wp::text_arg_or_null(fcinfo, 0);
   text* job = wp::text_arg_or_null(fcinfo, 1);
   std::vector<wc::BatchTask> tasks(1);
@@ -51,6 +54,7 @@ WF_FUNCTION(workflow_complete_task_and_check_stage) {
   options.worker = worker;
   options.batch = false;
   options.count_remaining = PG_GETARG_BOOL(4);
+  options.count_by_stage = count_by_stage;
   we::complete(items, tasks, options);
 
   const we::Completion& out = items[0];
@@ -67,4 +71,16 @@ WF_FUNCTION(workflow_complete_task_and_check_stage) {
     tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
   });
   return Datum(0);
+}
+
+}  // namespace
+
+// 1.2: counting by stage.
+WF_FUNCTION(workflow_complete_task_and_check_stage_by_stage) {
+  return complete_task_and_check_stage(fcinfo, true);
+}
+
+// 1.0 and 1.1 (their SQL calls this symbol): a task's own slot.
+WF_FUNCTION(workflow_complete_task_and_check_stage) {
+  return complete_task_and_check_stage(fcinfo, false);
 }

@@ -71,9 +71,8 @@ std::string element_name(const char* array, std::size_t i) {
   return std::string(array) + "[" + std::to_string(i + 1) + "]";
 }
 
-}  // namespace
-
-WF_FUNCTION(workflow_complete_tasks) {
+// The call, for either way of counting (engine_fan_in.hpp, FanIn::count_by_stage).
+Datum complete_tasks(FunctionCallInfo fcinfo, bool count_by_stage) {
   Elements jobs = elements_of(fcinfo, 0, "job_ids", TEXTOID);
   Elements task_ids = elements_of(fcinfo, 1, "task_ids", TEXTOID);
   Elements stages = elements_of(fcinfo, 2, "stages", INT4OID);
@@ -115,6 +114,7 @@ WF_FUNCTION(workflow_complete_tasks) {
   we::FanIn options;
   options.worker = worker;
   options.batch = true;
+  options.count_by_stage = count_by_stage;
   we::complete(items, tasks, options);
 
   // One row per input position, materialized in the per-query context.
@@ -130,3 +130,11 @@ WF_FUNCTION(workflow_complete_tasks) {
   });
   return Datum(0);
 }
+
+}  // namespace
+
+// 1.2: counting by stage.
+WF_FUNCTION(workflow_complete_tasks_by_stage) { return complete_tasks(fcinfo, true); }
+
+// 1.0 and 1.1 (their SQL calls this symbol): a task's own slot.
+WF_FUNCTION(workflow_complete_tasks) { return complete_tasks(fcinfo, false); }

@@ -1,5 +1,6 @@
 // The engine's one fan-in path (see engine_fan_in.hpp).
 #include "extension/engine_fan_in.hpp"
+#include "extension/engine_direct.hpp"
 #include "extension/engine_slot_sum.hpp"
 
 #include "core/engine_ids.hpp"
@@ -45,6 +46,24 @@ wp::Statement decrement_slot{
     "UPDATE workflow.stage_slots SET remaining = remaining - $4 "
     "WHERE job_id = $1 AND stage = $2 AND slot = $3 RETURNING remaining",
     {TEXTOID, INT4OID, INT4OID, INT4OID}};
+
+// Counting by stage (1.2), for a stage_slots table the direct path cannot
+// serve (engine_direct.hpp): one unit from any counter of the stage that has
+// one, from slot $3 on and then from 0; the first form skips counters other
+// transactions hold, the second waits (with $3 = 0: in ascending order).
+wp::Statement take_unit_skip_locked{
+    "UPDATE workflow.stage_slots s SET remaining = s.remaining - 1 "
+    "FROM (SELECT c.slot FROM workflow.stage_slots c WHERE c.job_id = $1 AND c.stage = $2 "
+    "AND c.remaining > 0 ORDER BY c.slot < $3, c.slot LIMIT 1 FOR UPDATE SKIP LOCKED) f "
+    "WHERE s.job_id = $1 AND s.stage = $2 AND s.slot = f.slot RETURNING s.remaining",
+    {TEXTOID, INT4OID, INT4OID}};
+
+wp::Statement take_unit_waiting{
+    "UPDATE workflow.stage_slots s SET remaining = s.remaining - 1 "
+    "FROM (SELECT c.slot FROM workflow.stage_slots c WHERE c.job_id = $1 AND c.stage = $2 "
+    "AND c.remaining > 0 ORDER BY c.slot < $3, c.slot LIMIT 1 FOR UPDATE) f "
+    "WHERE s.job_id = $1 AND s.stage = $2 AND s.slot = f.slot RETURNING s.remaining",
+    {TEXTOID, INT4OID, INT4OID}};
 
 wp::Statement decrement_stage{
     "UPDATE workflow.stages SET pending_slots = pending_slots - $3, "
@@ -105,6 +124,90 @@ bool diagnose(const Completion& item, const wc::BatchTask& t, std::size_t index,
   refuse(options, who + " is " + status + ", it cannot complete");
 }
 
+
+// take_units through SQL (see take_unit_skip_locked): the counters it brought to 0.
+int32 take_units_sql(Datum job, int32 stage, int32 units, int32 preferred, bool skip_locked) {
+  int32 zeroed = 0;
+  for (int32 u = 0; u < units; ++u) {
+    Datum args[3] = {job, Int32GetDatum(stage), Int32GetDatum(skip_locked ? preferred : 0)};
+    bool took = skip_locked && wp::execute(take_unit_skip_locked, args, nullptr, false, 1) == 1;
+    if (!took && wp::execute(take_unit_waiting, args, nullptr, false, 1) != 1)
+      throw wc::error(wc::sqlstate::internal_error,
+                      "the counters of stage " + std::to_string(stage) + " of job " +
+                          wc::sql_quote(std::string(wp::text_view(job))) +
+                          " hold fewer unfinished tasks than were completed");
+    if (wp::int_column(0, 1) == 0) ++zeroed;
+  }
+  return zeroed;
+}
+
+// Step 1 for one task, 1.2: below the executor where it may (engine_direct.hpp).
+bool complete_one(const Completion& item, const wc::BatchTask& t, const Datum worker,
+                  const char worker_null, const FanIn& options, int32* slot) {
+  if (options.count_by_stage) {
+    namespace d = workflow::engine::direct;
+    const text* w = options.worker;
+    d::Outcome outcome = wp::pg_call([&] {
+      return d::complete_task(item.task, item.job, t.stage, item.result, item.result_null, w, slot);
+    });
+    if (outcome != d::kUnavailable) return outcome == d::kDone;
+  }
+  Datum args[5] = {item.task, item.job, Int32GetDatum(t.stage), item.result, worker};
+  const char nulls[5] = {' ', ' ', ' ', item.result_null ? 'n' : ' ', worker_null};
+  if (wp::execute(complete_task, args, nulls, false, 1) != 1) return false;
+  *slot = wp::int_column(0, 1);
+  return true;
+}
+
+// Step 3, 1.2: each stage's units from any of its counters; the stages
+// whose counters this brought to 0 (in (job, stage) order).
+std::vector<wc::StageDecrement> take_stage_units(std::vector<Completion>& items,
+                                                 const std::vector<wc::BatchTask>& tasks,
+                                                 const std::vector<wc::CompletedTask>& completed,
+                                                 const FanIn& options) {
+  namespace d = workflow::engine::direct;
+  std::vector<wc::StageDecrement> stages;
+  for (const wc::StageUnits& st : wc::group_units_by_stage(tasks, completed)) {
+    const Datum job = items[st.last_task].job;
+    const bool skip_locked = !options.batch;  // a batch waits in ascending order
+    int32 zeroed = 0, sum = -1;
+    int32* count = options.count_remaining ? &sum : nullptr;
+    d::Outcome outcome = wp::pg_call([&] {
+      return d::take_units(job, st.stage, st.units, st.preferred_slot, skip_locked, &zeroed, count);
+    });
+    if (outcome == d::kUnavailable) {
+      zeroed = take_units_sql(job, st.stage, st.units, st.preferred_slot, skip_locked);
+      sum = -1;
+    }
+    if (zeroed > 0) stages.push_back({st.job_id, st.stage, zeroed, st.last_task});
+    if (options.count_remaining)
+      items[st.last_task].remaining = sum >= 0 ? sum : stage_remaining(job, st.stage);
+  }
+  return stages;
+}
+
+// Step 3, 1.0 and 1.1: each touched slot (task_index % slot_count) by its
+// count; the stages whose slots this brought to 0.
+std::vector<wc::StageDecrement> decrement_task_slots(std::vector<Completion>& items,
+                                                     const std::vector<wc::BatchTask>& tasks,
+                                                     const std::vector<wc::CompletedTask>& completed,
+                                                     const FanIn& options) {
+  std::vector<wc::SlotDecrement> zeroed;
+  for (const wc::SlotDecrement& s : wc::group_by_slot(tasks, completed)) {
+    Datum args[4] = {items[s.last_task].job, Int32GetDatum(s.stage), Int32GetDatum(s.slot),
+                     Int32GetDatum(s.count)};
+    if (wp::execute(decrement_slot, args, nullptr, false, 1) != 1)
+      throw wc::error(wc::sqlstate::internal_error,
+                      "counter slot " + std::to_string(s.slot) + " of stage " +
+                          std::to_string(s.stage) + " of job " + wc::sql_quote(s.job_id) +
+                          " is missing");
+    if (wp::int_column(0, 1) == 0) zeroed.push_back(s);
+    if (options.count_remaining)
+      items[s.last_task].remaining = stage_remaining(items[s.last_task].job, s.stage);
+  }
+  return wc::group_by_stage(zeroed);
+}
+
 }  // namespace
 
 void complete(std::vector<Completion>& items, const std::vector<wc::BatchTask>& tasks,
@@ -119,31 +222,19 @@ void complete(std::vector<Completion>& items, const std::vector<wc::BatchTask>& 
   std::vector<std::size_t> repeats;
   for (std::size_t i : order) {
     Completion& item = items[i];
-    Datum args[5] = {item.task, item.job, Int32GetDatum(tasks[i].stage), item.result, worker};
-    const char nulls[5] = {' ', ' ', ' ', item.result_null ? 'n' : ' ', worker_null};
-    if (wp::execute(complete_task, args, nulls, false, 1) == 1) {
-      completed.push_back({i, wp::int_column(0, 1)});
+    int32 slot = 0;
+    if (complete_one(item, tasks[i], worker, worker_null, options, &slot)) {
+      completed.push_back({i, slot});
     } else {
       item.stage_complete = diagnose(item, tasks[i], i, options);
       repeats.push_back(i);
     }
   }
 
-  std::vector<wc::SlotDecrement> zeroed;
-  for (const wc::SlotDecrement& s : wc::group_by_slot(tasks, completed)) {
-    Datum args[4] = {items[s.last_task].job, Int32GetDatum(s.stage), Int32GetDatum(s.slot),
-                     Int32GetDatum(s.count)};
-    if (wp::execute(decrement_slot, args, nullptr, false, 1) != 1)
-      throw wc::error(wc::sqlstate::internal_error,
-                      "counter slot " + std::to_string(s.slot) + " of stage " +
-                          std::to_string(s.stage) + " of job " + wc::sql_quote(s.job_id) +
-                          " is missing");
-    if (wp::int_column(0, 1) == 0) zeroed.push_back(s);
-    if (options.count_remaining)
-      items[s.last_task].remaining = stage_remaining(items[s.last_task].job, s.stage);
-  }
-
-  for (const wc::StageDecrement& st : wc::group_by_stage(zeroed)) {
+  const std::vector<wc::StageDecrement> zeroed_stages =
+      options.count_by_stage ? take_stage_units(items, tasks, completed, options)
+                             : decrement_task_slots(items, tasks, completed, options);
+  for (const wc::StageDecrement& st : zeroed_stages) {
     Completion& completer = items[st.completer];
     Datum args[4] = {completer.job, Int32GetDatum(st.stage), Int32GetDatum(st.zeroed_slots),
                      completer.task};

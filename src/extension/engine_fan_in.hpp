@@ -15,9 +15,11 @@
 //    already completed (by this worker, or by anyone when worker is NULL) is
 //    a repeat: it writes nothing and answers whether it is its stage's
 //    recorded completer, so a retry after a lost reply does not lose the stage.
-// 3. Each touched slot is decremented once, by its count, in (job, stage,
-//    slot) order; then each stage once, by its slots that reached 0, in (job,
-//    stage) order. The call that brings a stage's pending_slots to 0 completes
+// 3. 1.2 (FanIn::count_by_stage): each stage's completions are taken from
+//    any of its counters that has some left, in (job, stage) order. 1.0 and
+//    1.1: each touched slot is decremented once, by its count, in (job,
+//    stage, slot) order. Then each stage once, by its counters that reached
+//    0, in (job, stage) order. The call that brings a stage's pending_slots to 0 completes
 //    it: records completed_by_task, NOTIFY workflow_stage_complete.
 // Lock order task -> slot -> stage, each level in one global order, the same
 // as add_tasks and seal_stage: completions never deadlock with each other.
@@ -52,6 +54,13 @@ struct FanIn {
   // Count `remaining` (meant for a batch of one): the stage's slot counters
   // summed right after the task's slot is decremented (engine_slot_sum.hpp).
   bool count_remaining = false;
+  // 1.2: count by stage. A completion takes one unit from any counter of its
+  // stage that has one (a single call skips counters other transactions
+  // hold; a batch waits for each in ascending order), and the two row
+  // updates run below the executor where they may (engine_direct.hpp).
+  // false (the 1.0 and 1.1 SQL): each task decrements its own slot,
+  // task_index % slot_count, through SQL.
+  bool count_by_stage = false;
 };
 
 // Runs the fan-in for `items` (tasks[i] describes items[i]: ids and stage).

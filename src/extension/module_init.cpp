@@ -3,6 +3,7 @@
 #include "pg/boundary.hpp"
 
 #include "extension/audit_cache.hpp"
+#include "extension/engine_direct.hpp"
 
 extern "C" {
 PGDLLEXPORT void _PG_init(void);
@@ -10,4 +11,5 @@ PGDLLEXPORT void _PG_init(void);
 
 void _PG_init(void) {
   workflow::audit::init_module();
+  workflow::engine::direct::init_module();
 }

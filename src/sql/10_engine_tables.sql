@@ -1,8 +1,12 @@
 -- Job -> Stage -> Task engine: tables.
 --
 -- Fan-in bookkeeping (exactly-once "stage complete", O(1) per task):
---   stage_slots.remaining  = tasks of the slot not yet completed
---                            (a task's slot is task_index % stages.slot_count)
+--   stage_slots.remaining  = a share of the stage's unfinished tasks: the
+--                            counters of a stage sum to its unfinished tasks.
+--                            add_tasks adds a task to slot task_index %
+--                            stages.slot_count; a completion takes its unit
+--                            from any counter of the stage that has one
+--                            (1.2; 1.0 and 1.1 took it from the task's slot)
 --   stages.pending_slots   = slots with remaining > 0, plus 1 while unsealed
 -- Each level is a counter updated under a row lock held to commit; the
 -- transaction that brings pending_slots to 0 is the one completer.
@@ -79,7 +83,8 @@ CREATE TABLE workflow.stage_slots (
   PRIMARY KEY (job_id, stage, slot)
 );
 COMMENT ON TABLE workflow.stage_slots IS
-  'Sharded counter of a stage''s unfinished tasks: one row per slot (task_index % slot_count).';
+  'Sharded counter of a stage''s unfinished tasks: one row per slot; the slots of a stage sum to its unfinished '
+  'tasks (a task is added to slot task_index % slot_count, a completion takes from any slot with some left).';
 
 CREATE TABLE workflow.tasks (
   id               text        NOT NULL,

@@ -1,7 +1,10 @@
--- Job -> Stage -> Task engine: the fan-in hot path, native (C++, kept SPI
--- plans): src/extension/engine_fan_in.cpp, the one fan-in path, called by
+-- Job -> Stage -> Task engine: the fan-in hot path, native (C++):
+-- src/extension/engine_fan_in.cpp, the one fan-in path, called by
 -- complete_task_and_check_stage (engine_complete.cpp, a batch of one) and
--- complete_tasks (engine_complete_batch.cpp).
+-- complete_tasks (engine_complete_batch.cpp). 1.2 counts by stage (the
+-- *_by_stage entry points): a completion takes its unit from any counter of
+-- its stage that has one, below the executor (engine_direct.hpp). CREATE OR
+-- REPLACE: the 1.1 -> 1.2 upgrade runs this file as it is.
 --
 -- Fencing (worker => the name the task was claimed with): only a task
 -- currently claimed by that worker completes (also after its lease expired,
@@ -12,7 +15,7 @@
 -- completion: it names the worker that completed the task. Without worker
 -- (NULL): any queued or claimed task completes (unfenced).
 
-CREATE FUNCTION workflow.complete_task_and_check_stage(task_id_param text, job_id_param text,
+CREATE OR REPLACE FUNCTION workflow.complete_task_and_check_stage(task_id_param text, job_id_param text,
                                                        stage_param int, result_data_param jsonb,
                                                        count_remaining boolean DEFAULT true,
                                                        worker text DEFAULT NULL)
@@ -21,18 +24,18 @@ LANGUAGE c VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 ROWS 1
-AS 'MODULE_PATHNAME', 'workflow_complete_task_and_check_stage';
+AS 'MODULE_PATHNAME', 'workflow_complete_task_and_check_stage_by_stage';
 COMMENT ON FUNCTION workflow.complete_task_and_check_stage(text, text, int, jsonb, boolean, text) IS
   'Completes a queued or claimed task and stores its result. Exactly one call per stage, whatever the '
   'concurrency, returns stage_complete = true (and NOTIFY workflow_stage_complete); O(1) in the stage size. '
   'A repeated call writes nothing and returns stage_complete = true again only for the task that completed '
-  'the stage. remaining_tasks: unfinished tasks of the stage at the time of the call (sum of its slot '
+  'the stage. remaining_tasks: unfinished tasks of the stage at the time of the call (sum of its '
   'counters, O(slot_count)); with count_remaining => false it is not counted (NULL, or 0 when the stage is '
   'complete). With worker: only a task claimed by that worker completes; a task another worker holds or '
   'completed, or one queued again, raises 55000 and nothing is written; the worker''s own repeat is '
   'answered as above. P0002 unknown task, 22023 wrong stage, 55000 failed/cancelled task.';
 
-CREATE FUNCTION workflow.complete_tasks(job_ids text[], task_ids text[], stages int[],
+CREATE OR REPLACE FUNCTION workflow.complete_tasks(job_ids text[], task_ids text[], stages int[],
                                         results jsonb[] DEFAULT NULL,
                                         worker text DEFAULT NULL)
 RETURNS TABLE(job_id text, task_id text, stage int, stage_complete boolean)
@@ -40,12 +43,13 @@ LANGUAGE c VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 ROWS 32
-AS 'MODULE_PATHNAME', 'workflow_complete_tasks';
+AS 'MODULE_PATHNAME', 'workflow_complete_tasks_by_stage';
 COMMENT ON FUNCTION workflow.complete_tasks(text[], text[], int[], jsonb[], text) IS
   'Completes many tasks (element i: task_ids[i] of job_ids[i] in stages[i], result results[i]) in one '
   'statement and transaction: the batch form of complete_task_and_check_stage, with the same exactly-once '
   'stage completion whatever the concurrency (also mixed with single completes); locks are taken in one '
-  'global order (tasks by job and id, then slots, then stages), so concurrent batches do not deadlock. '
+  'global order (tasks by job and id, then each stage''s counters in ascending order, then stages), so '
+  'concurrent batches do not deadlock. '
   'Returns one row per element in input order; stage_complete is true for the task recorded as its stage''s '
   'completer, also when the batch is repeated (a repeat writes nothing). All or nothing: any refused element '
   'fails the whole call and nothing is written: 22004 NULL array or element, 22023 empty or unequal arrays, '

@@ -131,15 +131,16 @@ AS $$
     SELECT * FROM workflow.stages WHERE job_id_param IS NULL OR job_id = job_id_param
   ), sl AS (
     SELECT * FROM workflow.stage_slots WHERE job_id_param IS NULL OR job_id = job_id_param
-  ), task_counts AS (
-    SELECT job_id, stage, slot, count(*) FILTER (WHERE status <> 'completed') AS unfinished
-      FROM t GROUP BY job_id, stage, slot
   ), slot_bad AS (
-    SELECT coalesce(sl.job_id, c.job_id) || ':' || coalesce(sl.stage, c.stage) || ' slot '
-           || coalesce(sl.slot, c.slot) || ' remaining ' || coalesce(sl.remaining::text, 'missing')
-           || ' but ' || coalesce(c.unfinished, 0) || ' unfinished tasks' AS what
-      FROM sl FULL JOIN task_counts c USING (job_id, stage, slot)
-     WHERE sl.remaining IS DISTINCT FROM coalesce(c.unfinished, 0)
+    -- A completion takes its unit from any counter of its stage (1.2), so
+    -- the counters agree with the tasks per stage, not per slot.
+    SELECT coalesce(c.job_id, u.job_id) || ':' || coalesce(c.stage, u.stage) || ' counters hold '
+           || coalesce(c.remaining::text, 'nothing') || ' but ' || coalesce(u.unfinished, 0)
+           || ' unfinished tasks' AS what
+      FROM (SELECT job_id, stage, sum(remaining) AS remaining FROM sl GROUP BY job_id, stage) c
+      FULL JOIN (SELECT job_id, stage, count(*) FILTER (WHERE status <> 'completed') AS unfinished
+                   FROM t GROUP BY job_id, stage) u USING (job_id, stage)
+     WHERE coalesce(c.remaining, 0) <> coalesce(u.unfinished, 0)
   ), stage_facts AS (
     SELECT s.*, coalesce(a.nonzero_slots, 0) AS nonzero_slots,
            coalesce(b.n_tasks, 0) AS n_tasks, coalesce(b.n_unfinished, 0) AS n_unfinished
@@ -198,7 +199,7 @@ AS $$
        AND s.completed_at IS NOT NULL
        AND coalesce(s.handover_expires_at, s.completed_at + j.handover_lease) <= now()
   ), checks(check_name, what) AS (
-    SELECT 'slot remaining = unfinished tasks of the slot', what FROM slot_bad
+    SELECT 'counters = unfinished tasks of the stage', what FROM slot_bad
     UNION ALL SELECT 'pending_slots = non-zero slots + unsealed', what FROM pending_bad
     UNION ALL SELECT 'total_tasks = tasks of the stage', what FROM total_bad
     UNION ALL SELECT 'complete = sealed and every task completed', what FROM completion_bad
@@ -208,7 +209,7 @@ AS $$
     UNION ALL SELECT 'completed job has its last stage complete', what FROM job_bad
     UNION ALL SELECT 'stuck jobs', what FROM stuck_bad
   ), names(check_name, ord) AS (
-    VALUES ('slot remaining = unfinished tasks of the slot', 1),
+    VALUES ('counters = unfinished tasks of the stage', 1),
            ('pending_slots = non-zero slots + unsealed', 2),
            ('total_tasks = tasks of the stage', 3),
            ('complete = sealed and every task completed', 4),
@@ -228,7 +229,7 @@ AS $$
    ORDER BY n.ord;
 $$;
 COMMENT ON FUNCTION workflow.check_invariants(text) IS
-  'Checks that the fan-in bookkeeping matches the tasks (for one job, or all when NULL): slot counters, '
+  'Checks that the fan-in bookkeeping matches the tasks (for one job, or all when NULL): each stage''s counters, '
   'pending_slots, total_tasks, completion state, the single completer, task ids and slots; and stuck jobs: a '
   'pending/running job whose current stage is complete and whose hand-over lease has run out (nobody is '
   'advancing it: a worker must call claim_stage_handovers). One row per check; all ok after any crash once '

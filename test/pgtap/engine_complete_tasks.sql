@@ -28,18 +28,18 @@ SELECT results_eq($$SELECT id, status, result_data FROM workflow.tasks WHERE id 
                            ('eng-b2:1:2', 'completed', '{"r": "b2-2"}'::jsonb)$$,
                   'the batch completed its tasks and stored their results');
 SELECT results_eq($$SELECT slot, remaining FROM workflow.stage_slots WHERE job_id = 'eng-b1' AND stage = 1 ORDER BY slot$$,
-                  $$VALUES (0, 2), (1, 1)$$, 'each slot was decremented by its count');
+                  $$VALUES (0, 1), (1, 2)$$, 'the batch took its 2 units from the stage''s counters in ascending order (slot 0 first)');
 
 -- The batch that completes both stages: exactly one true per stage, the recorded completer.
 SELECT results_eq(
   $$SELECT task_id, stage_complete FROM workflow.complete_tasks(
       ARRAY['eng-b1', 'eng-b2', 'eng-b1', 'eng-b2', 'eng-b1'],
       ARRAY['eng-b1:1:4', 'eng-b2:1:0', 'eng-b1:1:1', 'eng-b2:1:1', 'eng-b1:1:2'], ARRAY[1, 1, 1, 1, 1])$$,
-  $$VALUES ('eng-b1:1:4', false), ('eng-b2:1:0', false), ('eng-b1:1:1', true), ('eng-b2:1:1', true), ('eng-b1:1:2', false)$$,
-  'one stage_complete = true per completed stage');
+  $$VALUES ('eng-b1:1:4', true), ('eng-b2:1:0', false), ('eng-b1:1:1', false), ('eng-b2:1:1', true), ('eng-b1:1:2', false)$$,
+  'one stage_complete = true per completed stage: the stage''s last task in lock order (job, id)');
 SELECT results_eq($$SELECT job_id, completed_by_task, pending_slots, completed_at IS NOT NULL FROM workflow.stages
                      WHERE job_id IN ('eng-b1', 'eng-b2') AND stage = 1 ORDER BY job_id$$,
-                  $$VALUES ('eng-b1', 'eng-b1:1:1', 0, true), ('eng-b2', 'eng-b2:1:1', 0, true)$$,
+                  $$VALUES ('eng-b1', 'eng-b1:1:4', 0, true), ('eng-b2', 'eng-b2:1:1', 0, true)$$,
                   'the true answers are the recorded completers');
 SELECT is((SELECT count(*) FROM workflow.tasks WHERE job_id IN ('eng-b1', 'eng-b2') AND status <> 'completed'),
           0::bigint, 'every task of the two stages is completed');
@@ -53,16 +53,16 @@ SELECT results_eq(
   $$SELECT task_id, stage_complete FROM workflow.complete_tasks(
       ARRAY['eng-b1', 'eng-b2', 'eng-b1', 'eng-b2', 'eng-b1'],
       ARRAY['eng-b1:1:4', 'eng-b2:1:0', 'eng-b1:1:1', 'eng-b2:1:1', 'eng-b1:1:2'], ARRAY[1, 1, 1, 1, 1])$$,
-  $$VALUES ('eng-b1:1:4', false), ('eng-b2:1:0', false), ('eng-b1:1:1', true), ('eng-b2:1:1', true), ('eng-b1:1:2', false)$$,
+  $$VALUES ('eng-b1:1:4', true), ('eng-b2:1:0', false), ('eng-b1:1:1', false), ('eng-b2:1:1', true), ('eng-b1:1:2', false)$$,
   'a repeated batch answers true again only for the completers');
 SELECT set_eq(
   $$SELECT 'task ' || id AS k, ctid::text AS x FROM workflow.tasks WHERE job_id IN ('eng-b1', 'eng-b2')
     UNION ALL SELECT 'slot ' || job_id || stage || slot, ctid::text FROM workflow.stage_slots WHERE job_id IN ('eng-b1', 'eng-b2')
     UNION ALL SELECT 'stage ' || job_id || stage, ctid::text FROM workflow.stages WHERE job_id IN ('eng-b1', 'eng-b2')$$,
   'SELECT k, x FROM before_repeat', 'the repeated batch wrote no row (every ctid unchanged)');
-SELECT results_eq($$SELECT stage_complete FROM workflow.complete_task_and_check_stage('eng-b1:1:1', 'eng-b1', 1, NULL)$$,
-                  $$VALUES (true)$$, 'the single call agrees: the batch''s completer is told again');
 SELECT results_eq($$SELECT stage_complete FROM workflow.complete_task_and_check_stage('eng-b1:1:4', 'eng-b1', 1, NULL)$$,
+                  $$VALUES (true)$$, 'the single call agrees: the batch''s completer is told again');
+SELECT results_eq($$SELECT stage_complete FROM workflow.complete_task_and_check_stage('eng-b1:1:1', 'eng-b1', 1, NULL)$$,
                   $$VALUES (false)$$, 'and another task of the batch is not');
 
 -- Mixed with single completes: the single call completes the stage, a later batch is not told.

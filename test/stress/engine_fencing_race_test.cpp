@@ -1,9 +1,11 @@
 // Race test of fencing, counted outcomes only.
 //
 //  StaleWorkersRaceReclaimers  8 "A" workers claim batches, then stall past
-//      their lease (the test expires every lease). While they report their
-//      batches (complete_tasks with worker => A, and one by one when the batch
-//      is refused, as the C++ Worker does; 10% repeated), 8 "B" workers
+//      their lease (the test expires every lease). Two report before the B
+//      workers start, four while they run, two after they finished: both
+//      outcomes happen at any speed. As they report their batches
+//      (complete_tasks with worker => A, and one by one when the batch is
+//      refused, as the C++ Worker does; 10% repeated), 8 "B" workers
 //      reclaim and complete whatever is claimable (also 10% repeated). Every
 //      task is completed exactly once, by the worker whose call succeeded;
 //      its result and claimed_by name that worker; every refusal is 55000;
@@ -127,6 +129,14 @@ TEST_F(EngineFencingRace, StaleWorkersRaceReclaimers) {
     for (const auto& t : batch) complete_one(c, worker, t);
   };
 
+  // Three groups of A workers, so that both outcomes happen whatever the
+  // speed: A0 and A1 report before any B worker starts (they win), A2..A5
+  // race the B workers, A6 and A7 report after every B worker has finished
+  // (all their tasks were reclaimed: refused).
+  std::atomic<int> early_done{0}, b_done{0};
+  auto wait_for = [](const std::atomic<int>& counter, int value) {
+    while (counter.load() < value) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  };
   std::vector<std::thread> threads;
   for (int i = 0; i < 2 * kWorkers; ++i) {
     threads.emplace_back([&, i] {
@@ -135,11 +145,14 @@ TEST_F(EngineFencingRace, StaleWorkersRaceReclaimers) {
         std::mt19937 rng(9000 + i);
         if (i < kWorkers) {  // a stale A worker reports what it had claimed
           const std::string me = "A" + std::to_string(i);
-          std::this_thread::sleep_for(std::chrono::milliseconds(2 * i));  // B workers get going meanwhile
+          if (i >= kWorkers - 2) wait_for(b_done, kWorkers);
+          else if (i >= 2) std::this_thread::sleep_for(std::chrono::milliseconds(2 * i));
           complete_batch(c, me, stale[i]);
           if (rng() % 10 == 0) complete_batch(c, me, stale[i]);  // a repeat after a lost reply
+          if (i < 2) ++early_done;
           return;
         }
+        wait_for(early_done, 2);
         const std::string me = "B" + std::to_string(i - kWorkers);
         for (;;) {
           auto batch = claim(c, me);
@@ -150,10 +163,13 @@ TEST_F(EngineFencingRace, StaleWorkersRaceReclaimers) {
             if (rng() % 10 == 0) complete_one(c, me, t);
           }
         }
+        ++b_done;
       } catch (const std::exception& e) {
         std::lock_guard<std::mutex> g(m);
         ++other_errors;
         if (first_other.empty()) first_other = e.what();
+        if (i < 2) ++early_done;  // never leave the others waiting
+        if (i >= kWorkers) ++b_done;
       }
     });
   }
@@ -174,6 +190,7 @@ TEST_F(EngineFencingRace, StaleWorkersRaceReclaimers) {
     if (by[0] == 'A') ++by_a;
   }
   // The race had both outcomes: some stale completions came first, some lost.
+  EXPECT_GT(by_a, 0);
   EXPECT_GT(refused.load(), 0);
   EXPECT_GT(b_claimed.load(), 0);
   std::printf("stale completions that won: %ld, refused (55000): %ld, B claims: %ld\n", by_a,

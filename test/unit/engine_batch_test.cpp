@@ -58,3 +58,22 @@ TEST(EngineBatch, StagesCountZeroedSlotsAndNameOneCompleter) {
   EXPECT_EQ(stages[2].stage, 2);
   EXPECT_TRUE(group_by_stage({}).empty());
 }
+
+TEST(EngineBatch, UnitsAreCountedPerStageWithFirstSlotAndLastTask) {
+  std::vector<BatchTask> tasks = {{"j", "t0", 1}, {"j", "t1", 1}, {"j", "t2", 1}, {"i", "u0", 3}, {"j", "t3", 2}};
+  // (index, slot) in lock order as the task UPDATEs return them.
+  std::vector<CompletedTask> done = {{3, 7}, {0, 5}, {1, 0}, {2, 1}, {4, 2}};
+  auto stages = group_units_by_stage(tasks, done);
+  ASSERT_EQ(stages.size(), 3u);
+  EXPECT_EQ(stages[0].job_id, "i");
+  EXPECT_EQ(stages[0].units, 1);
+  EXPECT_EQ(stages[0].preferred_slot, 7);
+  EXPECT_EQ(stages[1].job_id, "j");
+  EXPECT_EQ(stages[1].stage, 1);
+  EXPECT_EQ(stages[1].units, 3);
+  EXPECT_EQ(stages[1].preferred_slot, 5);  // the first of the stage in lock order
+  EXPECT_EQ(stages[1].last_task, 2u);
+  EXPECT_EQ(stages[2].stage, 2);
+  EXPECT_EQ(stages[2].units, 1);
+  EXPECT_TRUE(group_units_by_stage(tasks, {}).empty());
+}

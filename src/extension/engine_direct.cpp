@@ -1,0 +1,576 @@
+// See engine_direct.hpp.
+#include "extension/engine_direct.hpp"
+#include "pg/relation.hpp"
+
+extern "C" {
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/transam.h"
+#include "access/xact.h"
+#include "catalog/index.h"
+#include "catalog/pg_namespace.h"
+#include "executor/executor.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "storage/lockdefs.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "tcop/utility.h"
+}
+
+#include <cstring>
+
+namespace workflow::engine::direct {
+namespace {
+
+constexpr int kMaxColumns = 12;
+
+// What a direct update of one table needs, built once per backend: the
+// columns by name, the CHECK constraints and the index entries' expressions
+// and predicates compiled. Dropped by a relcache invalidation of the table
+// or one of its indexes (ALTER TABLE, CREATE TRIGGER, CREATE INDEX, ...) or
+// a schema rename, rebuilt on next use (never inside the callback).
+struct TableCache {
+  const char* name;
+  const char* const* columns;  // [0..ncolumns): looked up by name
+  int ncolumns;
+  const char* const* pk_columns;  // the primary key's columns, in order
+  int npk;
+  const char* const* changed;  // the columns an update sets
+  int nchanged;
+
+  bool valid;
+  bool usable;  // false: the SQL path serves this table (see the header)
+  Oid relid;
+  MemoryContext context;
+  AttrNumber attnum[kMaxColumns];
+  int nchecks;
+  ExprState** checks;
+  const char** check_names;
+  int nindexes;
+  Oid* index_oids;
+  IndexInfo** index_infos;
+  bool* key_changes;  // an update changes the index's key (no "unchanged" hint)
+  Oid pk;
+};
+
+const char* const kTaskColumns[] = {"job_id",      "id",          "stage",       "status",
+                                    "slot",        "result_data", "claimed_by",  "lease_expires_at",
+                                    "completed_at", "updated_at"};
+enum TaskColumn { tJob, tId, tStage, tStatus, tSlot, tResult, tClaimedBy, tLease, tCompletedAt, tUpdatedAt };
+const char* const kTaskKey[] = {"job_id", "id"};
+const char* const kTaskChanged[] = {"status", "result_data", "lease_expires_at", "completed_at",
+                                    "updated_at"};
+
+const char* const kSlotColumns[] = {"job_id", "stage", "slot", "remaining"};
+enum SlotColumn { sJob, sStage, sSlot, sRemaining };
+const char* const kSlotKey[] = {"job_id", "stage", "slot"};
+const char* const kSlotChanged[] = {"remaining"};
+
+TableCache tasks_cache{"tasks", kTaskColumns, 10, kTaskKey, 2, kTaskChanged, 5};
+TableCache slots_cache{"stage_slots", kSlotColumns, 4, kSlotKey, 3, kSlotChanged, 1};
+TableCache* const kCaches[] = {&tasks_cache, &slots_cache};
+
+void invalidate_relation(Datum, Oid relid) {
+  for (TableCache* c : kCaches) {
+    if (!c->valid) continue;
+    bool hit = relid == InvalidOid || relid == c->relid;
+    for (int i = 0; !hit && i < c->nindexes; ++i) hit = c->index_oids[i] == relid;
+    if (hit) c->valid = false;
+  }
+}
+
+void invalidate_all(Datum, int, uint32) {
+  for (TableCache* c : kCaches) c->valid = false;
+}
+
+bool not_builtin(Oid func, void*) { return func >= FirstGenbkiObjectId; }
+
+bool calls_non_builtin(Node* node, void* context) {
+  if (node == nullptr) return false;
+  if (check_functions_in_node(node, not_builtin, context)) return true;
+  return expression_tree_walker(
+      node, reinterpret_cast<bool (*)()>(reinterpret_cast<void (*)()>(calls_non_builtin)), context);
+}
+
+bool changes_column(const TableCache& c, Bitmapset* attrs) {
+  for (int i = 0; i < c.nchanged; ++i) {
+    AttrNumber a = get_attnum(c.relid, c.changed[i]);
+    if (bms_is_member(a - FirstLowInvalidHeapAttributeNumber, attrs)) return true;
+  }
+  return false;
+}
+
+// Builds c for rel (in a context of its own, replacing the old one).
+void build(TableCache& c, Relation rel) {
+  if (c.context != nullptr) MemoryContextDelete(c.context);
+  MemoryContext context =
+      AllocSetContextCreate(CacheMemoryContext, "workflow engine direct update", ALLOCSET_SMALL_SIZES);
+  c.context = context;
+  c.valid = false;
+  c.usable = true;
+  c.relid = RelationGetRelid(rel);
+  c.nchecks = 0;
+  c.nindexes = 0;
+  MemoryContext old = MemoryContextSwitchTo(context);
+
+  for (int i = 0; i < c.ncolumns; ++i) {
+    c.attnum[i] = get_attnum(c.relid, c.columns[i]);
+    if (c.attnum[i] == InvalidAttrNumber) c.usable = false;
+  }
+  TupleDesc desc = RelationGetDescr(rel);
+  TupleConstr* constr = desc->constr;
+  if (rel->rd_rel->relkind != RELKIND_RELATION || (constr && constr->has_generated_stored))
+    c.usable = false;
+
+  int nchecks = constr ? constr->num_check : 0;
+  c.checks = static_cast<ExprState**>(palloc0(sizeof(ExprState*) * (nchecks + 1)));
+  c.check_names = static_cast<const char**>(palloc0(sizeof(char*) * (nchecks + 1)));
+  for (int i = 0; c.usable && i < nchecks; ++i) {
+    Expr* expr = static_cast<Expr*>(stringToNode(constr->check[i].ccbin));
+    if (calls_non_builtin(reinterpret_cast<Node*>(expr), nullptr)) {
+      c.usable = false;
+      break;
+    }
+    c.checks[i] = ExecInitExpr(expression_planner(expr), nullptr);
+    c.check_names[i] = pstrdup(constr->check[i].ccname);
+    c.nchecks = i + 1;
+  }
+
+  List* indexes = RelationGetIndexList(rel);
+  int n = list_length(indexes);
+  c.index_oids = static_cast<Oid*>(palloc0(sizeof(Oid) * (n + 1)));
+  c.index_infos = static_cast<IndexInfo**>(palloc0(sizeof(IndexInfo*) * (n + 1)));
+  c.key_changes = static_cast<bool*>(palloc0(sizeof(bool) * (n + 1)));
+  c.pk = RelationGetPrimaryKeyIndex(rel);
+  ListCell* cell;
+  foreach (cell, indexes) {
+    if (!c.usable) break;
+    Oid index_oid = lfirst_oid(cell);
+    Relation index = index_open(index_oid, RowExclusiveLock);
+    IndexInfo* info = BuildIndexInfo(index);
+    if (info->ii_ExclusionOps != nullptr || !index->rd_index->indimmediate ||
+        calls_non_builtin(reinterpret_cast<Node*>(info->ii_Expressions), nullptr) ||
+        calls_non_builtin(reinterpret_cast<Node*>(info->ii_Predicate), nullptr))
+      c.usable = false;
+    if (index_oid == c.pk) {
+      if (info->ii_NumIndexKeyAttrs != c.npk) c.usable = false;
+      for (int k = 0; c.usable && k < c.npk; ++k)
+        if (info->ii_IndexAttrNumbers[k] != get_attnum(c.relid, c.pk_columns[k])) c.usable = false;
+    }
+    if (info->ii_Expressions != NIL)
+      info->ii_ExpressionsState = ExecInitExprList(info->ii_Expressions, nullptr);
+    if (info->ii_Predicate != NIL) info->ii_PredicateState = ExecInitQual(info->ii_Predicate, nullptr);
+    // Is the index's key (or what its expressions read) set by the update?
+    Bitmapset* attrs = nullptr;
+    for (int k = 0; k < info->ii_NumIndexAttrs; ++k)
+      if (info->ii_IndexAttrNumbers[k] != 0)
+        attrs = bms_add_member(attrs, info->ii_IndexAttrNumbers[k] - FirstLowInvalidHeapAttributeNumber);
+    pull_varattnos(reinterpret_cast<Node*>(info->ii_Expressions), 1, &attrs);
+    c.key_changes[c.nindexes] = changes_column(c, attrs);
+    index_close(index, NoLock);  // locked to the transaction's end, as ExecOpenIndices does
+    c.index_oids[c.nindexes] = index_oid;
+    c.index_infos[c.nindexes] = info;
+    ++c.nindexes;
+  }
+  if (!OidIsValid(c.pk)) c.usable = false;
+  MemoryContextSwitchTo(old);
+  c.valid = true;
+}
+
+// One call's handle on a table: it and its indexes open, an executor state
+// for expression evaluation.
+struct Open {
+  TableCache* cache;
+  Relation rel;
+  Relation* indexes;
+  Relation pk;
+  EState* estate;
+  Snapshot snapshot;
+  CommandId cid;
+};
+
+// Opens c's table for a direct update; false when the SQL path must serve it.
+bool open_table(TableCache& c, Open* o) {
+  memset(o, 0, sizeof(*o));
+  // What the executor checks before an UPDATE (25006, 25000).
+  PreventCommandIfReadOnly("UPDATE");
+  PreventCommandIfParallelMode("UPDATE");
+  Oid relid = c.valid ? c.relid : workflow::pg::extension_table(c.name);
+  Relation rel = table_open(relid, RowExclusiveLock);  // may process invalidations
+  for (int attempt = 0;; ++attempt) {
+    if (!c.valid || c.relid != relid) build(c, rel);
+    if (!c.usable || rel->trigdesc != nullptr ||
+        (rel->rd_rel->relrowsecurity && check_enable_rls(relid, InvalidOid, false) == RLS_ENABLED)) {
+      table_close(rel, NoLock);
+      return false;
+    }
+    o->indexes = static_cast<Relation*>(palloc(sizeof(Relation) * (c.nindexes + 1)));
+    for (int i = 0; i < c.nindexes; ++i) o->indexes[i] = index_open(c.index_oids[i], RowExclusiveLock);
+    if (c.valid) break;  // no invalidation arrived while the indexes were locked
+    for (int i = 0; i < c.nindexes; ++i) index_close(o->indexes[i], NoLock);
+    pfree(o->indexes);
+    if (attempt == 2) {  // the table keeps changing under us: let SQL do it
+      table_close(rel, NoLock);
+      return false;
+    }
+  }
+  o->cache = &c;
+  o->rel = rel;
+  for (int i = 0; i < c.nindexes; ++i) {
+    if (c.index_oids[i] == c.pk) o->pk = o->indexes[i];
+    c.index_infos[i]->ii_AmCache = nullptr;  // per call, as ExecOpenIndices makes it
+    c.index_infos[i]->ii_Context = CurrentMemoryContext;
+  }
+  o->estate = CreateExecutorState();
+  CommandCounterIncrement();  // this transaction's earlier changes are visible
+  o->snapshot = RegisterSnapshot(GetTransactionSnapshot());
+  o->cid = GetCurrentCommandId(true);
+  return true;
+}
+
+void close_table(Open* o) {
+  UnregisterSnapshot(o->snapshot);
+  FreeExecutorState(o->estate);
+  for (int i = 0; i < o->cache->nindexes; ++i) index_close(o->indexes[i], NoLock);
+  pfree(o->indexes);
+  table_close(o->rel, NoLock);
+}
+
+enum LockResult { kLocked, kGone, kSkipped };
+
+// Locks the latest version of the row at *tid (following its updates) into
+// `slot`, as UPDATE does for a row a concurrent transaction changed.
+LockResult lock_latest(Open* o, ItemPointer tid, TupleTableSlot* slot, LockWaitPolicy wait) {
+  TM_FailureData tmfd;
+  TM_Result result = table_tuple_lock(o->rel, tid, o->snapshot, slot, o->cid, LockTupleNoKeyExclusive,
+                                      wait, TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
+  switch (result) {
+    case TM_Ok:
+      if (tmfd.traversed && IsolationUsesXactSnapshot())
+        ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+                        errmsg("could not serialize access due to concurrent update")));
+      return kLocked;
+    case TM_Deleted:
+      if (IsolationUsesXactSnapshot())
+        ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+                        errmsg("could not serialize access due to concurrent delete")));
+      return kGone;
+    case TM_WouldBlock:
+      return kSkipped;
+    case TM_SelfModified:  // changed by this very call (a counter it emptied)
+      return kSkipped;
+    default:
+      elog(ERROR, "workflow: unexpected result %d locking a row of workflow.%s", static_cast<int>(result),
+           o->cache->name);
+  }
+  return kGone;
+}
+
+// Index entries for the new version in `slot`, as ExecInsertIndexTuples
+// makes them (partial indexes by their predicate, unique ones checked).
+void insert_index_entries(Open* o, TupleTableSlot* slot, bool summarizing_only) {
+  TableCache& c = *o->cache;
+  ExprContext* econtext = GetPerTupleExprContext(o->estate);
+  econtext->ecxt_scantuple = slot;
+  for (int i = 0; i < c.nindexes; ++i) {
+    IndexInfo* info = c.index_infos[i];
+    Relation index = o->indexes[i];
+    if (!info->ii_ReadyForInserts) continue;
+#if PG_VERSION_NUM >= 160000
+    if (summarizing_only && !info->ii_Summarizing) continue;
+#endif
+    if (info->ii_Predicate != NIL && !ExecQual(info->ii_PredicateState, econtext)) continue;
+    Datum values[INDEX_MAX_KEYS];
+    bool isnull[INDEX_MAX_KEYS];
+    FormIndexDatum(info, slot, o->estate, values, isnull);
+    index_insert(index, values, isnull, &slot->tts_tid, o->rel,
+                 index->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO, !c.key_changes[i],
+                 info);
+  }
+}
+
+// Writes `row` (virtual, complete) as the new version of the locked row at
+// *tid: NOT NULL and CHECK constraints first, then the heap, then indexes.
+void update_row(Open* o, ItemPointer tid, TupleTableSlot* row) {
+  TableCache& c = *o->cache;
+  TupleDesc desc = RelationGetDescr(o->rel);
+  for (int i = 0; i < desc->natts; ++i) {
+    Form_pg_attribute att = TupleDescAttr(desc, i);
+    if (att->attnotnull && row->tts_isnull[i])
+      ereport(ERROR, (errcode(ERRCODE_NOT_NULL_VIOLATION),
+                      errmsg("null value in column \"%s\" of relation \"%s\" violates not-null constraint",
+                             NameStr(att->attname), RelationGetRelationName(o->rel)),
+                      errtablecol(o->rel, i + 1)));
+  }
+  ExprContext* econtext = GetPerTupleExprContext(o->estate);
+  econtext->ecxt_scantuple = row;
+  for (int i = 0; i < c.nchecks; ++i)
+    if (!ExecCheck(c.checks[i], econtext))
+      ereport(ERROR, (errcode(ERRCODE_CHECK_VIOLATION),
+                      errmsg("new row for relation \"%s\" violates check constraint \"%s\"",
+                             RelationGetRelationName(o->rel), c.check_names[i]),
+                      errtableconstraint(o->rel, c.check_names[i])));
+  ExecMaterializeSlot(row);
+  TM_FailureData tmfd;
+  LockTupleMode lockmode;
+#if PG_VERSION_NUM >= 160000
+  TU_UpdateIndexes update_indexes;
+#else
+  bool update_indexes;
+#endif
+  TM_Result result = table_tuple_update(o->rel, tid, row, o->cid, o->snapshot, InvalidSnapshot, true,
+                                        &tmfd, &lockmode, &update_indexes);
+  if (result != TM_Ok)
+    elog(ERROR, "workflow: unexpected result %d updating a locked row of workflow.%s",
+         static_cast<int>(result), c.name);
+#if PG_VERSION_NUM >= 160000
+  if (update_indexes != TU_None) insert_index_entries(o, row, update_indexes == TU_Summarizing);
+#else
+  if (update_indexes) insert_index_entries(o, row, false);
+#endif
+  ResetPerTupleExprContext(o->estate);
+}
+
+// A virtual copy of the locked row, to change and write back.
+TupleTableSlot* copy_row(Open* o, TupleTableSlot* locked) {
+  TupleTableSlot* row = MakeSingleTupleTableSlot(RelationGetDescr(o->rel), &TTSOpsVirtual);
+  slot_getallattrs(locked);
+  int natts = RelationGetDescr(o->rel)->natts;
+  memcpy(row->tts_values, locked->tts_values, sizeof(Datum) * natts);
+  memcpy(row->tts_isnull, locked->tts_isnull, sizeof(bool) * natts);
+  return row;
+}
+
+bool text_equals(Datum a, const char* b, size_t blen) {
+  text* t = DatumGetTextPP(a);
+  return static_cast<size_t>(VARSIZE_ANY_EXHDR(t)) == blen && memcmp(VARDATA_ANY(t), b, blen) == 0;
+}
+
+bool text_equals(Datum a, const text* b) {
+  return text_equals(a, VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b));
+}
+
+void key_equal(ScanKeyData* key, Relation index, int column, RegProcedure eq, Datum value) {
+  ScanKeyEntryInitialize(key, 0, column, BTEqualStrategyNumber, InvalidOid,
+                         index->rd_indcollation[column - 1], eq, value);
+}
+
+}  // namespace
+
+void init_module() {
+  CacheRegisterRelcacheCallback(invalidate_relation, 0);
+  CacheRegisterSyscacheCallback(NAMESPACEOID, invalidate_all, 0);
+}
+
+Outcome complete_task(Datum task, Datum job, int32 stage, Datum result, bool result_null,
+                      const text* worker, int32* slot_out) {
+  Open o;
+  if (!open_table(tasks_cache, &o)) return kUnavailable;
+  const AttrNumber* at = tasks_cache.attnum;
+  ScanKeyData keys[2];
+  key_equal(&keys[0], o.pk, 1, F_TEXTEQ, job);
+  key_equal(&keys[1], o.pk, 2, F_TEXTEQ, task);
+  TupleTableSlot* found = table_slot_create(o.rel, nullptr);
+  IndexScanDesc scan = index_beginscan(o.rel, o.pk, o.snapshot, 2, 0);
+  index_rescan(scan, keys, 2, nullptr, 0);
+  bool visible = index_getnext_slot(scan, ForwardScanDirection, found);
+  ItemPointerData tid = found->tts_tid;
+  index_endscan(scan);
+
+  Outcome outcome = kNotChanged;
+  TupleTableSlot* locked = table_slot_create(o.rel, nullptr);
+  if (visible && lock_latest(&o, &tid, locked, LockWaitBlock) == kLocked) {
+    // The UPDATE's conditions, on the latest version.
+    bool isnull;
+    bool ok = DatumGetInt32(slot_getattr(locked, at[tStage], &isnull)) == stage && !isnull;
+    Datum status = slot_getattr(locked, at[tStatus], &isnull);
+    bool claimed = !isnull && text_equals(status, "claimed", 7);
+    ok = ok && !isnull && (claimed || text_equals(status, "queued", 6));
+    if (ok && worker != nullptr) {
+      Datum claimed_by = slot_getattr(locked, at[tClaimedBy], &isnull);
+      ok = claimed && !isnull && text_equals(claimed_by, worker);
+    }
+    if (ok) {
+      TupleTableSlot* row = copy_row(&o, locked);
+      Datum now = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+      Datum* values = row->tts_values;
+      bool* nulls = row->tts_isnull;
+      values[at[tStatus] - 1] = CStringGetTextDatum("completed");
+      values[at[tResult] - 1] = result;
+      nulls[at[tResult] - 1] = result_null;
+      values[at[tCompletedAt] - 1] = now;
+      nulls[at[tCompletedAt] - 1] = false;
+      values[at[tUpdatedAt] - 1] = now;
+      nulls[at[tUpdatedAt] - 1] = false;
+      nulls[at[tLease] - 1] = true;
+      ExecStoreVirtualTuple(row);
+      *slot_out = DatumGetInt32(slot_getattr(locked, at[tSlot], &isnull));
+      update_row(&o, &locked->tts_tid, row);
+      ExecDropSingleTupleTableSlot(row);
+      outcome = kDone;
+    }
+  }
+  ExecDropSingleTupleTableSlot(locked);
+  ExecDropSingleTupleTableSlot(found);
+  close_table(&o);
+  return outcome;
+}
+
+namespace {
+
+// Takes up to *left units from the counter row `found` points at, locking
+// its latest version with `wait`; false when it is held (skip), gone or
+// empty. *value: its remaining after.
+bool try_take(Open* o, TupleTableSlot* found, TupleTableSlot* locked, LockWaitPolicy wait, int32* left,
+              int32* zeroed, int32* value) {
+  const AttrNumber* at = slots_cache.attnum;
+  ItemPointerData tid = found->tts_tid;
+  if (lock_latest(o, &tid, locked, wait) != kLocked) return false;
+  bool isnull;
+  int32 remaining = DatumGetInt32(slot_getattr(locked, at[sRemaining], &isnull));
+  if (isnull || remaining <= 0) return false;
+  int32 take = remaining < *left ? remaining : *left;
+  TupleTableSlot* row = copy_row(o, locked);
+  row->tts_values[at[sRemaining] - 1] = Int32GetDatum(remaining - take);
+  ExecStoreVirtualTuple(row);
+  update_row(o, &locked->tts_tid, row);
+  ExecDropSingleTupleTableSlot(row);
+  *left -= take;
+  *value = remaining - take;
+  if (*value == 0) ++*zeroed;
+  return true;
+}
+
+IndexScanDesc scan_counters(Open* o, Datum job, int32 stage, int32 from, int32 below) {
+  ScanKeyData keys[4];
+  int nkeys = 0;
+  key_equal(&keys[nkeys++], o->pk, 1, F_TEXTEQ, job);
+  key_equal(&keys[nkeys++], o->pk, 2, F_INT4EQ, Int32GetDatum(stage));
+  if (from > 0)
+    ScanKeyEntryInitialize(&keys[nkeys++], 0, 3, BTGreaterEqualStrategyNumber, InvalidOid,
+                           o->pk->rd_indcollation[2], F_INT4GE, Int32GetDatum(from));
+  if (below >= 0)
+    ScanKeyEntryInitialize(&keys[nkeys++], 0, 3, BTLessStrategyNumber, InvalidOid,
+                           o->pk->rd_indcollation[2], F_INT4LT, Int32GetDatum(below));
+  IndexScanDesc scan = index_beginscan(o->rel, o->pk, o->snapshot, nkeys, 0);
+  index_rescan(scan, keys, nkeys, nullptr, 0);
+  return scan;
+}
+
+// A single completion that also counts: one scan of all the stage's
+// counters takes the unit from the first free one at or after `preferred`
+// (else the first free one before it) and sums them all in the same
+// snapshot, with the new value of the one it took. False when every
+// counter with a unit is held: nothing taken, nothing counted.
+bool take_one_counting(Open* o, Datum job, int32 stage, int32 preferred, TupleTableSlot* found,
+                       TupleTableSlot* locked, int32* zeroed, int32* sum) {
+  const AttrNumber* at = slots_cache.attnum;
+  int64 total = 0;
+  int32 left = 1;
+  int nearly = 0, cap = 16;
+  ItemPointerData* early = static_cast<ItemPointerData*>(palloc(sizeof(ItemPointerData) * cap));
+  int32* early_value = static_cast<int32*>(palloc(sizeof(int32) * cap));
+  IndexScanDesc scan = scan_counters(o, job, stage, 0, -1);
+  while (index_getnext_slot(scan, ForwardScanDirection, found)) {
+    bool isnull;
+    int32 v = DatumGetInt32(slot_getattr(found, at[sRemaining], &isnull));
+    if (isnull) continue;
+    total += v;
+    if (left == 0 || v <= 0) continue;
+    if (DatumGetInt32(slot_getattr(found, at[sSlot], &isnull)) < preferred) {
+      if (nearly == cap) {
+        cap *= 2;
+        early = static_cast<ItemPointerData*>(repalloc(early, sizeof(ItemPointerData) * cap));
+        early_value = static_cast<int32*>(repalloc(early_value, sizeof(int32) * cap));
+      }
+      early[nearly] = found->tts_tid;
+      early_value[nearly++] = v;
+      continue;
+    }
+    int32 value;
+    if (try_take(o, found, locked, LockWaitSkip, &left, zeroed, &value)) total += value - v;
+  }
+  index_endscan(scan);
+  for (int i = 0; i < nearly && left > 0; ++i) {
+    ExecClearTuple(found);
+    found->tts_tid = early[i];
+    int32 value;
+    if (try_take(o, found, locked, LockWaitSkip, &left, zeroed, &value)) total += value - early_value[i];
+  }
+  pfree(early);
+  pfree(early_value);
+  if (left > 0) return false;
+  *sum = static_cast<int32>(total);
+  return true;
+}
+
+}  // namespace
+
+Outcome take_units(Datum job, int32 stage, int32 units, int32 preferred, bool skip_locked,
+                   int32* zeroed, int32* sum) {
+  Open o;
+  if (!open_table(slots_cache, &o)) return kUnavailable;
+  TupleTableSlot* found = table_slot_create(o.rel, nullptr);
+  TupleTableSlot* locked = table_slot_create(o.rel, nullptr);
+  int32 left = units;
+  *zeroed = 0;
+  if (sum != nullptr) *sum = -1;
+  const bool counting = sum != nullptr && skip_locked && units == 1;
+  if (counting && take_one_counting(&o, job, stage, preferred, found, locked, zeroed, sum)) left = 0;
+
+  // Passes over the stage's counters: (from slot, below slot, wait policy).
+  struct Pass {
+    int32 from;
+    int32 below;  // -1: no upper bound
+    LockWaitPolicy wait;
+  };
+  Pass passes[4];
+  int npasses = 0;
+  if (skip_locked) {
+    if (!counting) {  // (take_one_counting tried the free counters already)
+      passes[npasses++] = {preferred, -1, LockWaitSkip};
+      if (preferred > 0) passes[npasses++] = {0, preferred, LockWaitSkip};
+    }
+    passes[npasses++] = {preferred, -1, LockWaitBlock};
+    if (preferred > 0) passes[npasses++] = {0, preferred, LockWaitBlock};
+  } else {
+    passes[npasses++] = {0, -1, LockWaitBlock};
+  }
+
+  for (int p = 0; p < npasses && left > 0; ++p) {
+    IndexScanDesc scan = scan_counters(&o, job, stage, passes[p].from, passes[p].below);
+    while (left > 0 && index_getnext_slot(scan, ForwardScanDirection, found)) {
+      bool isnull;
+      if (DatumGetInt32(slot_getattr(found, slots_cache.attnum[sRemaining], &isnull)) <= 0 || isnull)
+        continue;
+      int32 value;
+      try_take(&o, found, locked, passes[p].wait, &left, zeroed, &value);
+    }
+    index_endscan(scan);
+  }
+  ExecDropSingleTupleTableSlot(locked);
+  ExecDropSingleTupleTableSlot(found);
+  close_table(&o);
+  if (left > 0)
+    ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
+                    errmsg("the counters of stage %d of job \"%s\" hold %d fewer unfinished tasks "
+                           "than were completed",
+                           stage, text_to_cstring(DatumGetTextPP(job)), left),
+                    errhint("SELECT * FROM workflow.check_invariants(job_id) shows the difference.")));
+  return kDone;
+}
+
+}  // namespace workflow::engine::direct
