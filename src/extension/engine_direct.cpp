@@ -1,5 +1,6 @@
 // See engine_direct.hpp.
 #include "extension/engine_direct.hpp"
+#include "pg/compat.hpp"
 #include "pg/relation.hpp"
 
 extern "C" {
@@ -154,7 +155,7 @@ void build(TableCache& c, Relation rel) {
   c.index_oids = static_cast<Oid*>(palloc0(sizeof(Oid) * (n + 1)));
   c.index_infos = static_cast<IndexInfo**>(palloc0(sizeof(IndexInfo*) * (n + 1)));
   c.key_changes = static_cast<bool*>(palloc0(sizeof(bool) * (n + 1)));
-  c.pk = RelationGetPrimaryKeyIndex(rel);
+  c.pk = pg::compat::relation_primary_key_index(rel);
   ListCell* cell;
   foreach (cell, indexes) {
     if (!c.usable) break;
@@ -384,7 +385,7 @@ Outcome complete_task(Datum task, Datum job, int32 stage, Datum result, bool res
   key_equal(&keys[0], o.pk, 1, F_TEXTEQ, job);
   key_equal(&keys[1], o.pk, 2, F_TEXTEQ, task);
   TupleTableSlot* found = table_slot_create(o.rel, nullptr);
-  IndexScanDesc scan = index_beginscan(o.rel, o.pk, o.snapshot, 2, 0);
+  IndexScanDesc scan = pg::compat::index_beginscan(o.rel, o.pk, o.snapshot, 2, 0);
   index_rescan(scan, keys, 2, nullptr, 0);
   bool visible = index_getnext_slot(scan, ForwardScanDirection, found);
   ItemPointerData tid = found->tts_tid;
@@ -465,7 +466,7 @@ IndexScanDesc scan_counters(Open* o, Datum job, int32 stage, int32 from, int32 b
   if (below >= 0)
     ScanKeyEntryInitialize(&keys[nkeys++], 0, 3, BTLessStrategyNumber, InvalidOid,
                            o->pk->rd_indcollation[2], F_INT4LT, Int32GetDatum(below));
-  IndexScanDesc scan = index_beginscan(o->rel, o->pk, o->snapshot, nkeys, 0);
+  IndexScanDesc scan = pg::compat::index_beginscan(o->rel, o->pk, o->snapshot, nkeys, 0);
   index_rescan(scan, keys, nkeys, nullptr, 0);
   return scan;
 }
