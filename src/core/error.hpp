@@ -36,6 +36,7 @@ inline constexpr const char* no_data_found = "P0002";
 inline constexpr const char* object_not_in_prerequisite_state = "55000";
 inline constexpr const char* invalid_text_representation = "22P02";
 inline constexpr const char* program_limit_exceeded = "54000";
+inline constexpr const char* serialization_failure = "40001";
 inline constexpr const char* internal_error = "XX000";
 }  // namespace sqlstate
 

@@ -29,6 +29,7 @@ extern "C" {
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "tcop/utility.h"
+#include "storage/lmgr.h"
 }
 
 #include <cstring>
@@ -42,7 +43,8 @@ constexpr int kMaxColumns = 12;
 // columns by name, the CHECK constraints and the index entries' expressions
 // and predicates compiled. Dropped by a relcache invalidation of the table
 // or one of its indexes (ALTER TABLE, CREATE TRIGGER, CREATE INDEX, ...) or
-// a schema rename, rebuilt on next use (never inside the callback).
+// a schema rename, rebuilt on next use (never inside the callback); an
+// invalidation that arrives while it is being built makes it build again.
 struct TableCache {
   const char* name;
   const char* const* columns;  // [0..ncolumns): looked up by name
@@ -54,8 +56,13 @@ struct TableCache {
 
   bool valid;
   bool usable;  // false: the SQL path serves this table (see the header)
+  uint64 generation;  // bumped by every invalidation that concerns the table
   Oid relid;
   MemoryContext context;
+  // Evaluates the kept expression states. It lives as long as they do: what
+  // an expression keeps per query (a hashed IN list, say) is allocated in
+  // its per-query memory.
+  EState* estate;
   AttrNumber attnum[kMaxColumns];
   int nchecks;
   ExprState** checks;
@@ -86,15 +93,20 @@ TableCache* const kCaches[] = {&tasks_cache, &slots_cache};
 
 void invalidate_relation(Datum, Oid relid) {
   for (TableCache* c : kCaches) {
-    if (!c->valid) continue;
     bool hit = relid == InvalidOid || relid == c->relid;
     for (int i = 0; !hit && i < c->nindexes; ++i) hit = c->index_oids[i] == relid;
-    if (hit) c->valid = false;
+    if (hit) {
+      c->valid = false;
+      ++c->generation;
+    }
   }
 }
 
 void invalidate_all(Datum, int, uint32) {
-  for (TableCache* c : kCaches) c->valid = false;
+  for (TableCache* c : kCaches) {
+    c->valid = false;
+    ++c->generation;
+  }
 }
 
 bool not_builtin(Oid func, void*) { return func >= FirstGenbkiObjectId; }
@@ -106,6 +118,31 @@ bool calls_non_builtin(Node* node, void* context) {
       node, reinterpret_cast<bool (*)()>(reinterpret_cast<void (*)()>(calls_non_builtin)), context);
 }
 
+// Expressions whose kept states are safe to evaluate call after call: plain
+// operators, functions, CASE, IN lists and the like over the row's own
+// columns; no whole-row references, row types or subqueries.
+bool is_simple(Node* node, void* context) {
+  if (node == nullptr) return false;
+  switch (nodeTag(node)) {
+    case T_Var:
+      if (reinterpret_cast<Var*>(node)->varattno <= 0) return true;
+      break;
+    case T_Const: case T_OpExpr: case T_FuncExpr: case T_BoolExpr: case T_NullTest:
+    case T_BooleanTest: case T_ScalarArrayOpExpr: case T_RelabelType: case T_CoerceViaIO:
+    case T_CaseExpr: case T_CaseWhen: case T_CaseTestExpr: case T_CoalesceExpr:
+    case T_MinMaxExpr: case T_NullIfExpr: case T_DistinctExpr: case T_ArrayExpr: case T_List:
+      break;
+    default:
+      return true;  // not simple: stop the walk
+  }
+  return expression_tree_walker(
+      node, reinterpret_cast<bool (*)()>(reinterpret_cast<void (*)()>(is_simple)), context);
+}
+
+bool keepable(Node* node) {
+  return !calls_non_builtin(node, nullptr) && !is_simple(node, nullptr);
+}
+
 bool changes_column(const TableCache& c, Bitmapset* attrs) {
   for (int i = 0; i < c.nchanged; ++i) {
     AttrNumber a = get_attnum(c.relid, c.changed[i]);
@@ -114,18 +151,35 @@ bool changes_column(const TableCache& c, Bitmapset* attrs) {
   return false;
 }
 
-// Builds c for rel (in a context of its own, replacing the old one).
+// Builds c for rel (in a context of its own, replacing the old one). c is
+// valid afterwards unless an invalidation concerning it arrived meanwhile.
 void build(TableCache& c, Relation rel) {
+  if (c.estate != nullptr) FreeExecutorState(c.estate);
+  c.estate = nullptr;
   if (c.context != nullptr) MemoryContextDelete(c.context);
-  MemoryContext context =
-      AllocSetContextCreate(CacheMemoryContext, "workflow engine direct update", ALLOCSET_SMALL_SIZES);
-  c.context = context;
+  c.context = nullptr;
   c.valid = false;
   c.usable = true;
   c.relid = RelationGetRelid(rel);
   c.nchecks = 0;
   c.nindexes = 0;
+  const uint64 generation = c.generation;
+  MemoryContext context =
+      AllocSetContextCreate(CacheMemoryContext, "workflow engine direct update", ALLOCSET_SMALL_SIZES);
+  c.context = context;
   MemoryContext old = MemoryContextSwitchTo(context);
+
+  // The index list first, so that an invalidation of an index reaches us
+  // while the rest is built.
+  List* indexes = RelationGetIndexList(rel);
+  int n = list_length(indexes);
+  c.index_oids = static_cast<Oid*>(palloc0(sizeof(Oid) * (n + 1)));
+  c.index_infos = static_cast<IndexInfo**>(palloc0(sizeof(IndexInfo*) * (n + 1)));
+  c.key_changes = static_cast<bool*>(palloc0(sizeof(bool) * (n + 1)));
+  ListCell* cell;
+  foreach (cell, indexes) c.index_oids[c.nindexes++] = lfirst_oid(cell);
+  c.pk = pg::compat::relation_primary_key_index(rel);
+  c.estate = CreateExecutorState();
 
   for (int i = 0; i < c.ncolumns; ++i) {
     c.attnum[i] = get_attnum(c.relid, c.columns[i]);
@@ -133,40 +187,34 @@ void build(TableCache& c, Relation rel) {
   }
   TupleDesc desc = RelationGetDescr(rel);
   TupleConstr* constr = desc->constr;
-  if (rel->rd_rel->relkind != RELKIND_RELATION || (constr && constr->has_generated_stored))
+  if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relhassubclass ||
+      rel->rd_rules != nullptr || (constr && constr->has_generated_stored))
     c.usable = false;
+  for (int i = 0; c.usable && i < desc->natts; ++i)
+    if (get_typtype(TupleDescAttr(desc, i)->atttypid) == TYPTYPE_DOMAIN) c.usable = false;
 
   int nchecks = constr ? constr->num_check : 0;
   c.checks = static_cast<ExprState**>(palloc0(sizeof(ExprState*) * (nchecks + 1)));
   c.check_names = static_cast<const char**>(palloc0(sizeof(char*) * (nchecks + 1)));
   for (int i = 0; c.usable && i < nchecks; ++i) {
-    Expr* expr = static_cast<Expr*>(stringToNode(constr->check[i].ccbin));
-    if (calls_non_builtin(reinterpret_cast<Node*>(expr), nullptr)) {
+    Expr* expr = expression_planner(static_cast<Expr*>(stringToNode(constr->check[i].ccbin)));
+    if (!keepable(reinterpret_cast<Node*>(expr))) {
       c.usable = false;
       break;
     }
-    c.checks[i] = ExecInitExpr(expression_planner(expr), nullptr);
+    c.checks[i] = ExecInitExpr(expr, nullptr);
     c.check_names[i] = pstrdup(constr->check[i].ccname);
     c.nchecks = i + 1;
   }
 
-  List* indexes = RelationGetIndexList(rel);
-  int n = list_length(indexes);
-  c.index_oids = static_cast<Oid*>(palloc0(sizeof(Oid) * (n + 1)));
-  c.index_infos = static_cast<IndexInfo**>(palloc0(sizeof(IndexInfo*) * (n + 1)));
-  c.key_changes = static_cast<bool*>(palloc0(sizeof(bool) * (n + 1)));
-  c.pk = pg::compat::relation_primary_key_index(rel);
-  ListCell* cell;
-  foreach (cell, indexes) {
-    if (!c.usable) break;
-    Oid index_oid = lfirst_oid(cell);
-    Relation index = index_open(index_oid, RowExclusiveLock);
+  for (int i = 0; c.usable && i < c.nindexes; ++i) {
+    Relation index = index_open(c.index_oids[i], RowExclusiveLock);
     IndexInfo* info = BuildIndexInfo(index);
     if (info->ii_ExclusionOps != nullptr || !index->rd_index->indimmediate ||
-        calls_non_builtin(reinterpret_cast<Node*>(info->ii_Expressions), nullptr) ||
-        calls_non_builtin(reinterpret_cast<Node*>(info->ii_Predicate), nullptr))
+        !keepable(reinterpret_cast<Node*>(info->ii_Expressions)) ||
+        !keepable(reinterpret_cast<Node*>(info->ii_Predicate)))
       c.usable = false;
-    if (index_oid == c.pk) {
+    if (c.index_oids[i] == c.pk) {
       if (info->ii_NumIndexKeyAttrs != c.npk) c.usable = false;
       for (int k = 0; c.usable && k < c.npk; ++k)
         if (info->ii_IndexAttrNumbers[k] != get_attnum(c.relid, c.pk_columns[k])) c.usable = false;
@@ -180,19 +228,17 @@ void build(TableCache& c, Relation rel) {
       if (info->ii_IndexAttrNumbers[k] != 0)
         attrs = bms_add_member(attrs, info->ii_IndexAttrNumbers[k] - FirstLowInvalidHeapAttributeNumber);
     pull_varattnos(reinterpret_cast<Node*>(info->ii_Expressions), 1, &attrs);
-    c.key_changes[c.nindexes] = changes_column(c, attrs);
+    c.key_changes[i] = changes_column(c, attrs);
     index_close(index, NoLock);  // locked to the transaction's end, as ExecOpenIndices does
-    c.index_oids[c.nindexes] = index_oid;
-    c.index_infos[c.nindexes] = info;
-    ++c.nindexes;
+    c.index_infos[i] = info;
   }
   if (!OidIsValid(c.pk)) c.usable = false;
   MemoryContextSwitchTo(old);
-  c.valid = true;
+  c.valid = c.generation == generation;
 }
 
-// One call's handle on a table: it and its indexes open, an executor state
-// for expression evaluation.
+// One call's handle on a table: it and its indexes open, the cache's
+// executor state for expression evaluation, a snapshot.
 struct Open {
   TableCache* cache;
   Relation rel;
@@ -203,24 +249,35 @@ struct Open {
   CommandId cid;
 };
 
+// Which snapshot finds the rows: the transaction's (a task: the UPDATE's own
+// semantics), or the latest committed state (the counters: internal
+// bookkeeping, where a completion takes any unit there is).
+enum SnapshotKind { kTransactionSnapshot, kLatestSnapshot };
+
+Snapshot take_snapshot(SnapshotKind kind) {
+  return RegisterSnapshot(kind == kLatestSnapshot ? GetLatestSnapshot() : GetTransactionSnapshot());
+}
+
 // Opens c's table for a direct update; false when the SQL path must serve it.
-bool open_table(TableCache& c, Open* o) {
+bool open_table(TableCache& c, SnapshotKind kind, Open* o) {
   memset(o, 0, sizeof(*o));
   // What the executor checks before an UPDATE (25006, 25000).
   PreventCommandIfReadOnly("UPDATE");
   PreventCommandIfParallelMode("UPDATE");
-  Oid relid = c.valid ? c.relid : workflow::pg::extension_table(c.name);
-  Relation rel = table_open(relid, RowExclusiveLock);  // may process invalidations
+  Relation rel = c.valid ? try_table_open(c.relid, RowExclusiveLock) : nullptr;
+  if (rel == nullptr) rel = table_open(workflow::pg::extension_table(c.name), RowExclusiveLock);
   for (int attempt = 0;; ++attempt) {
-    if (!c.valid || c.relid != relid) build(c, rel);
-    if (!c.usable || rel->trigdesc != nullptr ||
-        (rel->rd_rel->relrowsecurity && check_enable_rls(relid, InvalidOid, false) == RLS_ENABLED)) {
+    // Taking the lock may have processed invalidations.
+    if (!c.valid || c.relid != RelationGetRelid(rel)) build(c, rel);
+    if (!c.usable || rel->trigdesc != nullptr || rel->rd_rules != nullptr ||
+        (rel->rd_rel->relrowsecurity && check_enable_rls(c.relid, InvalidOid, true) == RLS_ENABLED)) {
       table_close(rel, NoLock);
       return false;
     }
+    const uint64 generation = c.generation;
     o->indexes = static_cast<Relation*>(palloc(sizeof(Relation) * (c.nindexes + 1)));
     for (int i = 0; i < c.nindexes; ++i) o->indexes[i] = index_open(c.index_oids[i], RowExclusiveLock);
-    if (c.valid) break;  // no invalidation arrived while the indexes were locked
+    if (c.valid && c.generation == generation) break;  // nothing changed while the indexes were locked
     for (int i = 0; i < c.nindexes; ++i) index_close(o->indexes[i], NoLock);
     pfree(o->indexes);
     if (attempt == 2) {  // the table keeps changing under us: let SQL do it
@@ -228,6 +285,7 @@ bool open_table(TableCache& c, Open* o) {
       return false;
     }
   }
+  CheckCmdReplicaIdentity(rel, CMD_UPDATE);  // as the executor: 55000 without a replica identity
   o->cache = &c;
   o->rel = rel;
   for (int i = 0; i < c.nindexes; ++i) {
@@ -235,16 +293,23 @@ bool open_table(TableCache& c, Open* o) {
     c.index_infos[i]->ii_AmCache = nullptr;  // per call, as ExecOpenIndices makes it
     c.index_infos[i]->ii_Context = CurrentMemoryContext;
   }
-  o->estate = CreateExecutorState();
+  o->estate = c.estate;
+  ResetPerTupleExprContext(o->estate);
   CommandCounterIncrement();  // this transaction's earlier changes are visible
-  o->snapshot = RegisterSnapshot(GetTransactionSnapshot());
+  o->snapshot = take_snapshot(kind);
   o->cid = GetCurrentCommandId(true);
   return true;
 }
 
+// A newer snapshot of the same kind (the counters, after a wait).
+void renew_snapshot(Open* o) {
+  UnregisterSnapshot(o->snapshot);
+  o->snapshot = take_snapshot(kLatestSnapshot);
+}
+
 void close_table(Open* o) {
   UnregisterSnapshot(o->snapshot);
-  FreeExecutorState(o->estate);
+  ResetPerTupleExprContext(o->estate);
   for (int i = 0; i < o->cache->nindexes; ++i) index_close(o->indexes[i], NoLock);
   pfree(o->indexes);
   table_close(o->rel, NoLock);
@@ -253,23 +318,30 @@ void close_table(Open* o) {
 enum LockResult { kLocked, kGone, kSkipped };
 
 // Locks the latest version of the row at *tid (following its updates) into
-// `slot`, as UPDATE does for a row a concurrent transaction changed.
-LockResult lock_latest(Open* o, ItemPointer tid, TupleTableSlot* slot, LockWaitPolicy wait) {
+// `slot`, as UPDATE does for a row a concurrent transaction changed. With
+// `serializable` (a task) a change since a REPEATABLE READ or SERIALIZABLE
+// snapshot is 40001, as for UPDATE. A row another transaction holds, with
+// LockWaitSkip, is kSkipped and *holder names that transaction (when one
+// transaction holds it).
+LockResult lock_latest(Open* o, ItemPointer tid, TupleTableSlot* slot, LockWaitPolicy wait,
+                       bool serializable, TransactionId* holder = nullptr) {
   TM_FailureData tmfd;
   TM_Result result = table_tuple_lock(o->rel, tid, o->snapshot, slot, o->cid, LockTupleNoKeyExclusive,
                                       wait, TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
   switch (result) {
     case TM_Ok:
-      if (tmfd.traversed && IsolationUsesXactSnapshot())
+      if (serializable && tmfd.traversed && IsolationUsesXactSnapshot())
         ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
                         errmsg("could not serialize access due to concurrent update")));
       return kLocked;
     case TM_Deleted:
-      if (IsolationUsesXactSnapshot())
+      if (serializable && IsolationUsesXactSnapshot())
         ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
                         errmsg("could not serialize access due to concurrent delete")));
       return kGone;
     case TM_WouldBlock:
+      if (holder != nullptr && !TransactionIdIsValid(*holder) && TransactionIdIsNormal(tmfd.xmax))
+        *holder = tmfd.xmax;
       return kSkipped;
     case TM_SelfModified:  // changed by this very call (a counter it emptied)
       return kSkipped;
@@ -376,10 +448,35 @@ void init_module() {
   CacheRegisterSyscacheCallback(NAMESPACEOID, invalidate_all, 0);
 }
 
+namespace {
+
+// The UPDATE's conditions on a version of the task row: the same task (its
+// key, on a later version), the stage, queued or claimed, and with a worker
+// claimed by it.
+bool task_qualifies(TupleTableSlot* row, Datum task, Datum job, int32 stage, const text* worker) {
+  const AttrNumber* at = tasks_cache.attnum;
+  bool isnull;
+  Datum v = slot_getattr(row, at[tJob], &isnull);
+  if (isnull || !text_equals(v, DatumGetTextPP(job))) return false;
+  v = slot_getattr(row, at[tId], &isnull);
+  if (isnull || !text_equals(v, DatumGetTextPP(task))) return false;
+  v = slot_getattr(row, at[tStage], &isnull);
+  if (isnull || DatumGetInt32(v) != stage) return false;
+  Datum status = slot_getattr(row, at[tStatus], &isnull);
+  if (isnull) return false;
+  const bool claimed = text_equals(status, "claimed", 7);
+  if (!claimed && !text_equals(status, "queued", 6)) return false;
+  if (worker == nullptr) return true;
+  Datum claimed_by = slot_getattr(row, at[tClaimedBy], &isnull);
+  return claimed && !isnull && text_equals(claimed_by, worker);
+}
+
+}  // namespace
+
 Outcome complete_task(Datum task, Datum job, int32 stage, Datum result, bool result_null,
                       const text* worker, int32* slot_out) {
   Open o;
-  if (!open_table(tasks_cache, &o)) return kUnavailable;
+  if (!open_table(tasks_cache, kTransactionSnapshot, &o)) return kUnavailable;
   const AttrNumber* at = tasks_cache.attnum;
   ScanKeyData keys[2];
   key_equal(&keys[0], o.pk, 1, F_TEXTEQ, job);
@@ -387,42 +484,35 @@ Outcome complete_task(Datum task, Datum job, int32 stage, Datum result, bool res
   TupleTableSlot* found = table_slot_create(o.rel, nullptr);
   IndexScanDesc scan = pg::compat::index_beginscan(o.rel, o.pk, o.snapshot, 2, 0);
   index_rescan(scan, keys, 2, nullptr, 0);
-  bool visible = index_getnext_slot(scan, ForwardScanDirection, found);
+  // As UPDATE: only a row whose snapshot version qualifies is locked, and
+  // the conditions are checked again on its latest version.
+  bool candidate = index_getnext_slot(scan, ForwardScanDirection, found) &&
+                   task_qualifies(found, task, job, stage, worker);
   ItemPointerData tid = found->tts_tid;
   index_endscan(scan);
 
   Outcome outcome = kNotChanged;
   TupleTableSlot* locked = table_slot_create(o.rel, nullptr);
-  if (visible && lock_latest(&o, &tid, locked, LockWaitBlock) == kLocked) {
-    // The UPDATE's conditions, on the latest version.
+  if (candidate && lock_latest(&o, &tid, locked, LockWaitBlock, true) == kLocked &&
+      task_qualifies(locked, task, job, stage, worker)) {
+    TupleTableSlot* row = copy_row(&o, locked);
+    Datum now = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+    Datum* values = row->tts_values;
+    bool* nulls = row->tts_isnull;
+    values[at[tStatus] - 1] = CStringGetTextDatum("completed");
+    values[at[tResult] - 1] = result;
+    nulls[at[tResult] - 1] = result_null;
+    values[at[tCompletedAt] - 1] = now;
+    nulls[at[tCompletedAt] - 1] = false;
+    values[at[tUpdatedAt] - 1] = now;
+    nulls[at[tUpdatedAt] - 1] = false;
+    nulls[at[tLease] - 1] = true;
+    ExecStoreVirtualTuple(row);
     bool isnull;
-    bool ok = DatumGetInt32(slot_getattr(locked, at[tStage], &isnull)) == stage && !isnull;
-    Datum status = slot_getattr(locked, at[tStatus], &isnull);
-    bool claimed = !isnull && text_equals(status, "claimed", 7);
-    ok = ok && !isnull && (claimed || text_equals(status, "queued", 6));
-    if (ok && worker != nullptr) {
-      Datum claimed_by = slot_getattr(locked, at[tClaimedBy], &isnull);
-      ok = claimed && !isnull && text_equals(claimed_by, worker);
-    }
-    if (ok) {
-      TupleTableSlot* row = copy_row(&o, locked);
-      Datum now = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-      Datum* values = row->tts_values;
-      bool* nulls = row->tts_isnull;
-      values[at[tStatus] - 1] = CStringGetTextDatum("completed");
-      values[at[tResult] - 1] = result;
-      nulls[at[tResult] - 1] = result_null;
-      values[at[tCompletedAt] - 1] = now;
-      nulls[at[tCompletedAt] - 1] = false;
-      values[at[tUpdatedAt] - 1] = now;
-      nulls[at[tUpdatedAt] - 1] = false;
-      nulls[at[tLease] - 1] = true;
-      ExecStoreVirtualTuple(row);
-      *slot_out = DatumGetInt32(slot_getattr(locked, at[tSlot], &isnull));
-      update_row(&o, &locked->tts_tid, row);
-      ExecDropSingleTupleTableSlot(row);
-      outcome = kDone;
-    }
+    *slot_out = DatumGetInt32(slot_getattr(locked, at[tSlot], &isnull));
+    update_row(&o, &locked->tts_tid, row);
+    ExecDropSingleTupleTableSlot(row);
+    outcome = kDone;
   }
   ExecDropSingleTupleTableSlot(locked);
   ExecDropSingleTupleTableSlot(found);
@@ -432,14 +522,24 @@ Outcome complete_task(Datum task, Datum job, int32 stage, Datum result, bool res
 
 namespace {
 
+// How often a completion looks again, with a newer snapshot, when it found
+// no counter with a unit left that it could take or wait for: each time
+// some other transaction has committed in between (a counter refilled by
+// add_tasks, or emptied by completions that held it).
+constexpr int kFreshLooks = 100;
+
 // Takes up to *left units from the counter row `found` points at, locking
-// its latest version with `wait`; false when it is held (skip), gone or
-// empty. *value: its remaining after.
+// its latest version with `wait`; false when it is held (skip: *holder is
+// set to who holds it, if known), gone or empty. *value: its remaining after.
 bool try_take(Open* o, TupleTableSlot* found, TupleTableSlot* locked, LockWaitPolicy wait, int32* left,
-              int32* zeroed, int32* value) {
+              int32* zeroed, int32* value, TransactionId* holder, ItemPointerData* held) {
   const AttrNumber* at = slots_cache.attnum;
   ItemPointerData tid = found->tts_tid;
-  if (lock_latest(o, &tid, locked, wait) != kLocked) return false;
+  TransactionId before = holder ? *holder : InvalidTransactionId;
+  if (lock_latest(o, &tid, locked, wait, false, holder) != kLocked) {
+    if (holder && !TransactionIdIsValid(before) && TransactionIdIsValid(*holder)) *held = tid;
+    return false;
+  }
   bool isnull;
   int32 remaining = DatumGetInt32(slot_getattr(locked, at[sRemaining], &isnull));
   if (isnull || remaining <= 0) return false;
@@ -471,25 +571,29 @@ IndexScanDesc scan_counters(Open* o, Datum job, int32 stage, int32 from, int32 b
   return scan;
 }
 
-// A single completion that also counts: one scan of all the stage's
-// counters takes the unit from the first free one at or after `preferred`
-// (else the first free one before it) and sums them all in the same
-// snapshot, with the new value of the one it took. False when every
-// counter with a unit is held: nothing taken, nothing counted.
-bool take_one_counting(Open* o, Datum job, int32 stage, int32 preferred, TupleTableSlot* found,
-                       TupleTableSlot* locked, int32* zeroed, int32* sum) {
+// A single completion's look at the counters, without waiting: takes its
+// unit from the first free counter at or after `preferred` (else the first
+// free one before it). With `sum`, the same scan sums every counter in its
+// snapshot, with the new value of the one it took. False when it took
+// nothing: *holder then names a transaction holding a counter with units
+// left (if any), *held that row.
+bool take_one_skipping(Open* o, Datum job, int32 stage, int32 preferred, TupleTableSlot* found,
+                       TupleTableSlot* locked, int32* zeroed, int32* sum, TransactionId* holder,
+                       ItemPointerData* held) {
   const AttrNumber* at = slots_cache.attnum;
   int64 total = 0;
   int32 left = 1;
   int nearly = 0, cap = 16;
   ItemPointerData* early = static_cast<ItemPointerData*>(palloc(sizeof(ItemPointerData) * cap));
   int32* early_value = static_cast<int32*>(palloc(sizeof(int32) * cap));
-  IndexScanDesc scan = scan_counters(o, job, stage, 0, -1);
+  // Without a sum, the scan starts at `preferred`; then the ones before it.
+  IndexScanDesc scan = scan_counters(o, job, stage, sum ? 0 : preferred, -1);
   while (index_getnext_slot(scan, ForwardScanDirection, found)) {
     bool isnull;
     int32 v = DatumGetInt32(slot_getattr(found, at[sRemaining], &isnull));
     if (isnull) continue;
     total += v;
+    if (left == 0 && sum == nullptr) break;
     if (left == 0 || v <= 0) continue;
     if (DatumGetInt32(slot_getattr(found, at[sSlot], &isnull)) < preferred) {
       if (nearly == cap) {
@@ -502,20 +606,47 @@ bool take_one_counting(Open* o, Datum job, int32 stage, int32 preferred, TupleTa
       continue;
     }
     int32 value;
-    if (try_take(o, found, locked, LockWaitSkip, &left, zeroed, &value)) total += value - v;
+    if (try_take(o, found, locked, LockWaitSkip, &left, zeroed, &value, holder, held)) total += value - v;
   }
   index_endscan(scan);
+  if (left > 0 && sum == nullptr && preferred > 0) {  // the counters before `preferred`
+    scan = scan_counters(o, job, stage, 0, preferred);
+    while (left > 0 && index_getnext_slot(scan, ForwardScanDirection, found)) {
+      bool isnull;
+      if (DatumGetInt32(slot_getattr(found, at[sRemaining], &isnull)) <= 0 || isnull) continue;
+      int32 value;
+      try_take(o, found, locked, LockWaitSkip, &left, zeroed, &value, holder, held);
+    }
+    index_endscan(scan);
+  }
   for (int i = 0; i < nearly && left > 0; ++i) {
     ExecClearTuple(found);
     found->tts_tid = early[i];
     int32 value;
-    if (try_take(o, found, locked, LockWaitSkip, &left, zeroed, &value)) total += value - early_value[i];
+    if (try_take(o, found, locked, LockWaitSkip, &left, zeroed, &value, holder, held))
+      total += value - early_value[i];
   }
   pfree(early);
   pfree(early_value);
   if (left > 0) return false;
-  *sum = static_cast<int32>(total);
+  if (sum != nullptr) *sum = static_cast<int32>(total);
   return true;
+}
+
+// A batch's units, from the counters in ascending order, waiting for each.
+// Returns the units it could not take in this snapshot.
+int32 take_ascending(Open* o, Datum job, int32 stage, int32 left, TupleTableSlot* found,
+                     TupleTableSlot* locked, int32* zeroed) {
+  IndexScanDesc scan = scan_counters(o, job, stage, 0, -1);
+  while (left > 0 && index_getnext_slot(scan, ForwardScanDirection, found)) {
+    bool isnull;
+    if (DatumGetInt32(slot_getattr(found, slots_cache.attnum[sRemaining], &isnull)) <= 0 || isnull)
+      continue;
+    int32 value;
+    try_take(o, found, locked, LockWaitBlock, &left, zeroed, &value, nullptr, nullptr);
+  }
+  index_endscan(scan);
+  return left;
 }
 
 }  // namespace
@@ -523,44 +654,34 @@ bool take_one_counting(Open* o, Datum job, int32 stage, int32 preferred, TupleTa
 Outcome take_units(Datum job, int32 stage, int32 units, int32 preferred, bool skip_locked,
                    int32* zeroed, int32* sum) {
   Open o;
-  if (!open_table(slots_cache, &o)) return kUnavailable;
+  if (!open_table(slots_cache, kLatestSnapshot, &o)) return kUnavailable;
   TupleTableSlot* found = table_slot_create(o.rel, nullptr);
   TupleTableSlot* locked = table_slot_create(o.rel, nullptr);
   int32 left = units;
   *zeroed = 0;
   if (sum != nullptr) *sum = -1;
-  const bool counting = sum != nullptr && skip_locked && units == 1;
-  if (counting && take_one_counting(&o, job, stage, preferred, found, locked, zeroed, sum)) left = 0;
-
-  // Passes over the stage's counters: (from slot, below slot, wait policy).
-  struct Pass {
-    int32 from;
-    int32 below;  // -1: no upper bound
-    LockWaitPolicy wait;
-  };
-  Pass passes[4];
-  int npasses = 0;
-  if (skip_locked) {
-    if (!counting) {  // (take_one_counting tried the free counters already)
-      passes[npasses++] = {preferred, -1, LockWaitSkip};
-      if (preferred > 0) passes[npasses++] = {0, preferred, LockWaitSkip};
+  if (skip_locked && units != 1) skip_locked = false;  // (one unit at a time only)
+  int empty_looks = 0;  // looks that found nothing to take or wait for
+  for (bool first = true; left > 0 && empty_looks < kFreshLooks; first = false) {
+    if (!first) renew_snapshot(&o);  // what committed while we waited or looked
+    if (!skip_locked) {
+      int32 before = left;
+      left = take_ascending(&o, job, stage, left, found, locked, zeroed);
+      if (left == before) ++empty_looks;
+      continue;
     }
-    passes[npasses++] = {preferred, -1, LockWaitBlock};
-    if (preferred > 0) passes[npasses++] = {0, preferred, LockWaitBlock};
-  } else {
-    passes[npasses++] = {0, -1, LockWaitBlock};
-  }
-
-  for (int p = 0; p < npasses && left > 0; ++p) {
-    IndexScanDesc scan = scan_counters(&o, job, stage, passes[p].from, passes[p].below);
-    while (left > 0 && index_getnext_slot(scan, ForwardScanDirection, found)) {
-      bool isnull;
-      if (DatumGetInt32(slot_getattr(found, slots_cache.attnum[sRemaining], &isnull)) <= 0 || isnull)
-        continue;
-      int32 value;
-      try_take(&o, found, locked, passes[p].wait, &left, zeroed, &value);
-    }
-    index_endscan(scan);
+    // A single completion never waits for a counter's row lock: when every
+    // counter with a unit left is held, it waits for one holder to finish,
+    // holding no counter itself, then looks again with a newer snapshot.
+    TransactionId holder = InvalidTransactionId;
+    ItemPointerData held;
+    ItemPointerSetInvalid(&held);
+    if (take_one_skipping(&o, job, stage, preferred, found, locked, zeroed, sum, &holder, &held))
+      left = 0;
+    else if (TransactionIdIsValid(holder))
+      XactLockTableWait(holder, o.rel, &held, XLTW_Lock);
+    else
+      ++empty_looks;
   }
   ExecDropSingleTupleTableSlot(locked);
   ExecDropSingleTupleTableSlot(found);

@@ -8,6 +8,7 @@
 #include "pg/spi.hpp"
 
 extern "C" {
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 }
@@ -126,12 +127,24 @@ bool diagnose(const Completion& item, const wc::BatchTask& t, std::size_t index,
 
 
 // take_units through SQL (see take_unit_skip_locked): the counters it brought to 0.
+// A statement that finds no counter with a unit left runs again (a new
+// snapshot under READ COMMITTED: a counter refilled meanwhile); under
+// REPEATABLE READ its snapshot cannot see one: 40001.
 int32 take_units_sql(Datum job, int32 stage, int32 units, int32 preferred, bool skip_locked) {
+  constexpr int kLooks = 100;
   int32 zeroed = 0;
   for (int32 u = 0; u < units; ++u) {
     Datum args[3] = {job, Int32GetDatum(stage), Int32GetDatum(skip_locked ? preferred : 0)};
     bool took = skip_locked && wp::execute(take_unit_skip_locked, args, nullptr, false, 1) == 1;
-    if (!took && wp::execute(take_unit_waiting, args, nullptr, false, 1) != 1)
+    for (int look = 0; !took && look < kLooks; ++look) {
+      took = wp::execute(take_unit_waiting, args, nullptr, false, 1) == 1;
+      if (!took && IsolationUsesXactSnapshot())
+        throw wc::error(wc::sqlstate::serialization_failure,
+                        "could not serialize access due to concurrent update of the counters of stage " +
+                            std::to_string(stage) + " of job " +
+                            wc::sql_quote(std::string(wp::text_view(job))));
+    }
+    if (!took)
       throw wc::error(wc::sqlstate::internal_error,
                       "the counters of stage " + std::to_string(stage) + " of job " +
                           wc::sql_quote(std::string(wp::text_view(job))) +

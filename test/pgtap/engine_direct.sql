@@ -7,7 +7,7 @@
 -- stage_slots) is served by the SQL path with the same answers, the trigger
 -- seeing every counter write.
 BEGIN;
-SELECT plan(20);
+SELECT plan(23);
 
 -- Four tasks in two counters: slot 0 holds tasks 0 and 2, slot 1 tasks 1 and 3.
 SELECT workflow.create_job('direct', '{}', 1, 'dir-1');
@@ -47,6 +47,22 @@ SELECT set_eq($$SELECT 'task ' || id AS k, ctid::text AS x FROM workflow.tasks W
 ALTER TABLE workflow.tasks DROP CONSTRAINT tap_no_forbidden;
 SELECT results_eq($$SELECT stage_complete FROM workflow.complete_task_and_check_stage('dir-1:1:0', 'dir-1', 1, '{"forbidden": true}')$$,
                   $$VALUES (false)$$, 'once the constraint is dropped the same completion goes through');
+
+-- A CHECK with a whole-row reference is served by the SQL path (a kept
+-- state of it would outlive what it caches), and still enforced.
+SELECT workflow.create_job('direct', '{}', 1, 'dir-3');
+SELECT workflow.add_tasks('dir-3', 1, 'tap.d', array_fill('{}'::jsonb, ARRAY[2]), slot_count => 2);
+ALTER TABLE workflow.tasks ADD CONSTRAINT tap_row_size CHECK (octet_length(tasks::text) < 100000);
+SELECT results_eq($$SELECT stage_complete FROM workflow.complete_task_and_check_stage('dir-3:1:0', 'dir-3', 1, '{"r": 0}')$$,
+                  $$VALUES (false)$$, 'a completion with a whole-row CHECK on the table');
+SELECT results_eq($$SELECT stage_complete FROM workflow.complete_task_and_check_stage('dir-3:1:1', 'dir-3', 1, '{"r": 1}')$$,
+                  $$VALUES (true)$$, 'a second one in the same session (no kept state of the whole-row CHECK)');
+SELECT workflow.create_job('direct', '{}', 1, 'dir-4');
+SELECT workflow.add_tasks('dir-4', 1, 'tap.d', array_fill('{}'::jsonb, ARRAY[1]));
+SELECT throws_ok($$SELECT * FROM workflow.complete_tasks(ARRAY['dir-4'], ARRAY['dir-4:1:0'], ARRAY[1],
+                      ARRAY[jsonb_build_object('big', repeat('x', 200000))])$$,
+                 '23514', NULL, 'the whole-row CHECK refuses a row it does not allow');
+ALTER TABLE workflow.tasks DROP CONSTRAINT tap_row_size;
 
 -- An index created later gets the new version's entry (non-HOT update).
 CREATE INDEX tap_tasks_result_idx ON workflow.tasks ((result_data ->> 'r')) WHERE status = 'completed';

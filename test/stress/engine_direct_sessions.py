@@ -9,9 +9,14 @@ its own, and checks what a client sees:
   repeat    a second session completing the same task waits for the first,
             then is answered as a repeat (nothing written), or 55000 when it
             names another worker;
-  rr        under REPEATABLE READ a completion of a task, or one taking from a
-            counter, changed after the transaction's snapshot gets 40001, as
-            UPDATE does.
+  refill    a completion waiting for busy counters finds a counter that
+            add_tasks created after it started (no "fewer unfinished tasks"
+            error when the counters it saw were emptied meanwhile);
+  add_tasks a completion waiting for busy counters holds none of them, so
+            add_tasks refilling one of them goes through (no deadlock);
+  rr        under REPEATABLE READ a completion of a task changed after the
+            transaction's snapshot gets 40001, as UPDATE does; a change to the
+            stage's counters (internal bookkeeping) does not make it fail.
 Every scenario ends with check_invariants clean for its job. Exit status 1 on
 the first failure, with what was expected.
 """
@@ -160,6 +165,69 @@ def scenario_repeat():
     print("repeat: a concurrent repeat waited and was answered as a repeat; another worker got 55000")
 
 
+def scenario_refill():
+    admin = conn()
+    # An unfilled stage: slot 0 holds tasks 0 and 2 (slot_count 2).
+    admin.execute("SELECT workflow.create_job('direct', '{}', 1, 'ds-refill')")
+    admin.execute("SELECT workflow.add_tasks('ds-refill', 1, 'd', ARRAY['{}', '{}']::jsonb[], seal => false, "
+                  "first_index => 0, slot_count => 2)")
+    admin.execute("DELETE FROM workflow.tasks WHERE id = 'ds-refill:1:1'")  # (keep slot 1 out of it)
+    admin.execute("UPDATE workflow.stage_slots SET remaining = 0 WHERE job_id = 'ds-refill' AND slot = 1")
+    admin.execute("UPDATE workflow.stages SET pending_slots = 2, total_tasks = 1 WHERE job_id = 'ds-refill'")
+    admin.execute("SELECT workflow.add_tasks('ds-refill', 1, 'd', ARRAY['{}']::jsonb[], seal => false, first_index => 2)")
+    if counters(admin, "ds-refill") != [2, 0]:
+        fail(f"refill: setup counters {counters(admin, 'ds-refill')}")
+    z = conn(autocommit=False)
+    complete(z, "ds-refill", 2)  # z holds counter 0 (1 left in its version)
+    u = conn()
+    t, out = in_thread(lambda: complete(u, "ds-refill", 0))  # counter 0 held: u waits
+    await_lock_wait(admin, u.info.backend_pid, "refill")
+    p = conn()
+    p.execute("SELECT workflow.add_tasks('ds-refill', 1, 'd', ARRAY['{}']::jsonb[], seal => false, first_index => 1)")
+    z.execute("SELECT * FROM workflow.complete_tasks(ARRAY['ds-refill'], ARRAY['ds-refill:1:1'], ARRAY[1])")
+    z.commit()  # counter 0 is empty now; counter 1 (refilled after u began) holds u's unit
+    t.join(10)
+    if "error" in out:
+        fail(f"refill: the waiting completion failed: {out['error']}")
+    if out.get("value") is None:
+        fail("refill: the waiting completion did not return")
+    if counters(admin, "ds-refill") != [0, 0]:
+        fail(f"refill: counters {counters(admin, 'ds-refill')}, expected [0, 0]")
+    admin.execute("SELECT workflow.seal_stage('ds-refill', 1)")
+    invariants_clean(admin, "ds-refill")
+    print("refill: a waiting completion took its unit from a counter refilled after it began")
+
+
+def scenario_add_tasks():
+    admin = conn()
+    admin.execute("SELECT workflow.create_job('direct', '{}', 1, 'ds-add')")
+    admin.execute("SELECT workflow.add_tasks('ds-add', 1, 'd', array_fill('{}'::jsonb, ARRAY[4]), seal => false, "
+                  "slot_count => 2)")  # counters [2, 2]
+    x = conn(autocommit=False)
+    b = conn(autocommit=False)
+    complete(x, "ds-add", 1)  # x holds counter 1
+    complete(b, "ds-add", 0)  # b holds counter 0
+    s = conn()
+    t, out = in_thread(lambda: complete(s, "ds-add", 3))  # both held: s waits
+    await_lock_wait(admin, s.info.backend_pid, "add_tasks")
+    complete(x, "ds-add", 2)  # x empties counter 1 in its version ...
+    x.commit()                # ... and commits: s looks again, counter 0 still held by b
+    time.sleep(0.3)
+    try:
+        b.execute("SELECT workflow.add_tasks('ds-add', 1, 'd', ARRAY['{}']::jsonb[], seal => false, first_index => 5)")
+        b.commit()  # refills counter 1, which s must not hold
+    except psycopg.Error as e:
+        fail(f"add_tasks: add_tasks beside a waiting completion failed: {e.sqlstate} {e}")
+    t.join(10)
+    if "error" in out or out.get("value") is None:
+        fail(f"add_tasks: the waiting completion: {out}")
+    admin.execute("SELECT workflow.seal_stage('ds-add', 1)")
+    if complete(admin, "ds-add", 5) != (True, 0):
+        fail("add_tasks: the last completion did not complete the stage")
+    invariants_clean(admin, "ds-add")
+    print("add_tasks: add_tasks refilled a counter beside a waiting completion, no deadlock")
+
+
 def scenario_rr():
     admin = conn()
     job(admin, "ds-rr", 4, 1)
@@ -167,22 +235,24 @@ def scenario_rr():
     a.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
     a.execute("SELECT 1 FROM workflow.tasks LIMIT 1")  # the snapshot
     complete(admin, "ds-rr", 0)  # changes task 0 and the only counter
-    for index, what in ((0, "the task"), (1, "the counter")):
-        try:
-            complete(a, "ds-rr", index)
-            fail(f"rr: completing after {what} changed did not fail")
-        except psycopg.Error as e:
-            if e.sqlstate != "40001":
-                fail(f"rr: {what}: {e.sqlstate} {e}")
-        a.rollback()
-        a.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        a.execute("SELECT 1 FROM workflow.tasks LIMIT 1")
-        complete(admin, "ds-rr", 2 if index == 0 else 3)  # change the counter again
+    try:
+        complete(a, "ds-rr", 0)
+        fail("rr: completing a task changed since the snapshot did not fail")
+    except psycopg.Error as e:
+        if e.sqlstate != "40001":
+            fail(f"rr: {e.sqlstate} {e}")
     a.rollback()
+    a.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    a.execute("SELECT 1 FROM workflow.tasks LIMIT 1")
+    complete(admin, "ds-rr", 2)  # the counter changes again after a's snapshot
+    got = complete(a, "ds-rr", 1)
+    a.commit()
+    if got != (False, 1):
+        fail(f"rr: a completion after the counter changed answered {got}, expected (False, 1)")
     invariants_clean(admin, "ds-rr")
-    print("rr: under REPEATABLE READ a changed task or counter gives 40001")
+    print("rr: under REPEATABLE READ a changed task gives 40001; a changed counter does not")
 
 
-for scenario in (scenario_skip, scenario_wait, scenario_repeat, scenario_rr):
+for scenario in (scenario_skip, scenario_wait, scenario_repeat, scenario_refill, scenario_add_tasks, scenario_rr):
     scenario()
 print("engine_direct_sessions: ok")
