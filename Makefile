@@ -23,7 +23,7 @@ REGRESS = $(sort $(basename $(notdir $(wildcard sql/*.sql))))
 REGRESS_OPTS = --inputdir=. --load-extension=workflow
 
 PG_CPPFLAGS = -Isrc
-PG_CXXFLAGS = -std=c++17 -fno-omit-frame-pointer -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-register
+PG_CXXFLAGS = -std=c++17 -fno-omit-frame-pointer -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-register -Wno-cast-function-type
 SHLIB_LINK += -lstdc++
 # Export only the entry points (src/extension/exports.map): fewer symbols for
 # the dynamic loader to look up when a session first loads the library.

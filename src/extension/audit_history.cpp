@@ -11,6 +11,7 @@
 //
 // Plain C-style code: no C++ object with a destructor is alive while
 // PostgreSQL may raise an error.
+#include "pg/compat.hpp"
 #include "pg/relation.hpp"
 #include "pg/boundary.hpp"
 
@@ -263,7 +264,7 @@ void scan_index(Relation log, Oid index_oid, StrategyNumber strategy, RegProcedu
   Relation index = index_open(index_oid, AccessShareLock);
   ScanKeyData key;
   ScanKeyInit(&key, 1, strategy, eq, value);
-  IndexScanDesc scan = index_beginscan(log, index, GetActiveSnapshot(), 1, 0);
+  IndexScanDesc scan = pg::compat::index_beginscan(log, index, GetActiveSnapshot(), 1, 0);
   index_rescan(scan, &key, 1, nullptr, 0);
   while (index_getnext_slot(scan, ForwardScanDirection, slot)) {
     slot_getsomeattrs(slot, kLogRowKey);

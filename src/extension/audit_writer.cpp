@@ -1,5 +1,6 @@
 // Batched writes to workflow.audit_log (see audit_writer.hpp).
 #include "extension/audit_writer.hpp"
+#include "pg/compat.hpp"
 
 extern "C" {
 #include "access/genam.h"
@@ -271,7 +272,7 @@ void flush(LogWriter* w) {
     table_multi_insert(w->log, w->slots, w->pending, w->cid, 0, w->bulk);
   }
   for (int i = 0; i < w->pending; ++i) {
-    ExecInsertIndexTuples(w->result_rel, w->slots[i], w->estate, false, false, nullptr, NIL);
+    pg::compat::insert_index_tuples(w->result_rel, w->slots[i], w->estate);
     ResetPerTupleExprContext(w->estate);
     ExecClearTuple(w->slots[i]);
   }

@@ -1,5 +1,6 @@
 // See engine_direct.hpp.
 #include "extension/engine_direct.hpp"
+#include "pg/compat.hpp"
 #include "pg/relation.hpp"
 
 extern "C" {
@@ -177,7 +178,7 @@ void build(TableCache& c, Relation rel) {
   c.key_changes = static_cast<bool*>(palloc0(sizeof(bool) * (n + 1)));
   ListCell* cell;
   foreach (cell, indexes) c.index_oids[c.nindexes++] = lfirst_oid(cell);
-  c.pk = RelationGetPrimaryKeyIndex(rel);
+  c.pk = pg::compat::relation_primary_key_index(rel);
   c.estate = CreateExecutorState();
 
   for (int i = 0; i < c.ncolumns; ++i) {
@@ -481,7 +482,7 @@ Outcome complete_task(Datum task, Datum job, int32 stage, Datum result, bool res
   key_equal(&keys[0], o.pk, 1, F_TEXTEQ, job);
   key_equal(&keys[1], o.pk, 2, F_TEXTEQ, task);
   TupleTableSlot* found = table_slot_create(o.rel, nullptr);
-  IndexScanDesc scan = index_beginscan(o.rel, o.pk, o.snapshot, 2, 0);
+  IndexScanDesc scan = pg::compat::index_beginscan(o.rel, o.pk, o.snapshot, 2, 0);
   index_rescan(scan, keys, 2, nullptr, 0);
   // As UPDATE: only a row whose snapshot version qualifies is locked, and
   // the conditions are checked again on its latest version.
@@ -565,7 +566,7 @@ IndexScanDesc scan_counters(Open* o, Datum job, int32 stage, int32 from, int32 b
   if (below >= 0)
     ScanKeyEntryInitialize(&keys[nkeys++], 0, 3, BTLessStrategyNumber, InvalidOid,
                            o->pk->rd_indcollation[2], F_INT4LT, Int32GetDatum(below));
-  IndexScanDesc scan = index_beginscan(o->rel, o->pk, o->snapshot, nkeys, 0);
+  IndexScanDesc scan = pg::compat::index_beginscan(o->rel, o->pk, o->snapshot, nkeys, 0);
   index_rescan(scan, keys, nkeys, nullptr, 0);
   return scan;
 }

@@ -1,5 +1,6 @@
 // See engine_slot_sum.hpp.
 #include "extension/engine_slot_sum.hpp"
+#include "pg/compat.hpp"
 #include "pg/relation.hpp"
 
 extern "C" {
@@ -28,7 +29,7 @@ constexpr AttrNumber kRemaining = 4;
 // Plain C on PostgreSQL objects only (no C++ destructors): may ereport.
 int32 sum_slots(Datum job, int32 stage) {
   Relation rel = table_open(workflow::pg::extension_table("stage_slots"), AccessShareLock);
-  Oid pk = RelationGetPrimaryKeyIndex(rel);
+  Oid pk = pg::compat::relation_primary_key_index(rel);
   if (!OidIsValid(pk))
     ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
                     errmsg("workflow.stage_slots has no primary key")));
@@ -41,7 +42,7 @@ int32 sum_slots(Datum job, int32 stage) {
                          index->rd_indcollation[0], F_TEXTEQ, job);
   ScanKeyEntryInitialize(&keys[1], 0, 2, BTEqualStrategyNumber, InvalidOid,
                          index->rd_indcollation[1], F_INT4EQ, Int32GetDatum(stage));
-  IndexScanDesc scan = index_beginscan(rel, index, snapshot, 2, 0);
+  IndexScanDesc scan = pg::compat::index_beginscan(rel, index, snapshot, 2, 0);
   index_rescan(scan, keys, 2, nullptr, 0);
   TupleTableSlot* slot = table_slot_create(rel, nullptr);
   int64 sum = 0;
