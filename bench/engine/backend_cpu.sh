@@ -18,9 +18,9 @@ cluster_start synchronous_commit=off >/dev/null
 PSQL=(psql -X -q -v ON_ERROR_STOP=1)
 "${PSQL[@]}" -c "CREATE EXTENSION workflow" -f bench/engine/reference.sql
 # design -> slot_count of its stage
-declare -A SLOTS=([bare]=256 [plpgsql]=256 [native]=16 [native_nocount]=16 [native_s256]=256
+declare -A SLOTS=([bare]=256 [plpgsql]=256 [native]=64 [native_nocount]=64 [native_s256]=256
                   [native_s16]=16 [native_s64]=64 [native_s1024]=1024 [plain]=256 [plainsd]=256)
-DESIGNS=(${DESIGNS_OVERRIDE:-bare plpgsql native native_nocount native_s64 native_s256 native_s1024})
+DESIGNS=(${DESIGNS_OVERRIDE:-bare plpgsql native native_nocount native_s16 native_s256 native_s1024})
 for d in "${DESIGNS[@]}"; do
   "${PSQL[@]}" -c "SELECT workflow.create_job('bench', '{}', 1, 'bench-$d')" \
     -c "SELECT workflow.add_tasks('bench-$d', 1, 'bench', array_fill('{}'::jsonb, ARRAY[$TASKS]), slot_count => ${SLOTS[$d]})" >/dev/null

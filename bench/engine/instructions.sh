@@ -10,8 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=${1:-1000}
 TASKS=$((N * 3 + 10))
-DESIGNS=(${DESIGNS_OVERRIDE:-bare plpgsql native native_nocount native_s64 native_s256 native_s1024})
-declare -A SLOTS=([bare]=256 [plpgsql]=256 [native]=16 [native_nocount]=16 [native_s256]=256
+DESIGNS=(${DESIGNS_OVERRIDE:-bare plpgsql native native_nocount native_s16 native_s256 native_s1024})
+declare -A SLOTS=([bare]=256 [plpgsql]=256 [native]=64 [native_nocount]=64 [native_s256]=256
                   [native_s16]=16 [native_s64]=64 [native_s1024]=1024)
 source scripts/lib/cluster.sh
 scripts/build

@@ -38,7 +38,7 @@ REVOKE EXECUTE ON FUNCTION workflow._engine_analyze_new_tasks_table() FROM PUBLI
 
 CREATE OR REPLACE FUNCTION workflow.add_tasks(job_id text, stage int, task_type text, parameters jsonb[],
                                    seal boolean DEFAULT true, first_index int DEFAULT 0,
-                                   max_retries int DEFAULT 3, slot_count int DEFAULT 16)
+                                   max_retries int DEFAULT 3, slot_count int DEFAULT 64)
 RETURNS int
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -164,8 +164,9 @@ COMMENT ON FUNCTION workflow.add_tasks(text, int, text, jsonb[], boolean, int, i
   'id = job_id:stage:task_index), in one statement; returns the number of tasks inserted (existing indices '
   'are skipped). seal (default true) closes the stage: no task can be added after (55000). Several calls with '
   'seal => false then workflow.seal_stage() fill a stage in batches. slot_count fixes the stage''s counter '
-  'shards when the stage is created (default 16: a completion takes its unit from any counter no other '
-  'transaction holds, so a few serve many concurrent workers; remaining_tasks reads all of them). 42501 unless the session user owns the job or is a member of '
+  'shards when the stage is created (default 64: a completion takes its unit from any counter no other '
+  'transaction holds, and holds it to commit, so a stage needs about as many as transactions completing its '
+  'tasks at once; remaining_tasks reads all of them). 42501 unless the session user owns the job or is a member of '
   'workflow_admin, or is a member of workflow_worker and stage is the next one (2 .. the job''s stage + 1).';
 
 CREATE OR REPLACE FUNCTION workflow.seal_stage(job_id text, stage int)
