@@ -18,24 +18,25 @@ fail() { echo "FAIL: $*"; exit 1; }
 $CLI --db "$URL" health >/dev/null 2>&1 && fail "health must fail without the extension"
 q "CREATE EXTENSION workflow"
 q "SELECT workflow.enable_audit('workflow.jobs')" >/dev/null
-$CLI --db "$URL" health | grep -q "extension   ok" || fail "health"
+HEALTH=$($CLI --db "$URL" health)
+grep -q "extension   ok" <<<"$HEALTH" || fail "health: $HEALTH"
 
 JOB=$($CLI --db "$URL" submit --type cli --tasks 30,20,10 --task-type noop --id cli-job-1)
 [ "$JOB" = cli-job-1 ] || fail "submit printed '$JOB'"
 $CLI --db "$URL" submit --id cli-job-1 --tasks 1 2>/dev/null && fail "duplicate id accepted"
 OUT=$($CLI --db "$URL" worker --concurrency 2 --batch 4 --until-job "$JOB")
-echo "$OUT" | grep -q '"completed":60' || fail "worker: $OUT"
-echo "$OUT" | grep -q '"stage_completions":3' || fail "worker stage completions: $OUT"
+grep -q '"completed":60' <<<"$OUT" || fail "worker: $OUT"
+grep -q '"stage_completions":3' <<<"$OUT" || fail "worker stage completions: $OUT"
 [ "$(q "SELECT status FROM workflow.jobs WHERE id = 'cli-job-1'")" = completed ] || fail "job not completed"
 
 WATCH=$($CLI --db "$URL" watch "$JOB")
-echo "$WATCH" | grep -q "status completed" || fail "watch: $WATCH"
+grep -q "status completed" <<<"$WATCH" || fail "watch: $WATCH"
 [ "$(echo "$WATCH" | grep -c ' complete$')" = 3 ] || fail "watch shows 3 complete stages: $WATCH"
 $CLI --db "$URL" watch no-such-job 2>/dev/null && fail "watch of an unknown job must fail"
 
 HIST=$($CLI --db "$URL" history workflow.jobs '{"id": "cli-job-1"}')
 [ "$(echo "$HIST" | head -1 | grep -c '"operation":"INSERT"')" = 1 ] || fail "history: $HIST"
-echo "$HIST" | tail -1 | grep -q '"status":"completed"' || fail "history last: $HIST"
+grep -q '"status":"completed"' <<<"$(tail -1 <<<"$HIST")" || fail "history last: $HIST"
 
 CSV=$($CLI --db "$URL" export --query "SELECT id, status FROM workflow.jobs" --format csv 2>/dev/null)
 [ "$CSV" = "$(printf 'id,status\ncli-job-1,completed')" ] || fail "csv: $CSV"
@@ -61,7 +62,7 @@ OUT=$(timeout 30 $CLI --db "$URL" worker --concurrency 1 --until-job "$J" 2>/dev
 RC=$?
 set -e
 [ "$RC" = 1 ] || fail "worker --until-job of a cancelled job: exit $RC, want 1: $OUT"
-echo "$OUT" | grep -q '"job_status":"cancelled"' || fail "summary names no job_status: $OUT"
+grep -q '"job_status":"cancelled"' <<<"$OUT" || fail "summary names no job_status: $OUT"
 
 # Worker failures: reported on stderr with the SQLSTATE, exit status 2 (not
 # an abort, exit 134, and not 0 having done nothing).

@@ -26,7 +26,7 @@ STATE="SELECT (SELECT string_agg(name, ',' ORDER BY name) FROM workflow.survey_s
 before=$(q $SRC "$STATE"); after=$(q $DST "$STATE")
 echo "source:   $before"; echo "restored: $after"
 [ "$before" = "$after" ] || { echo "FAIL: restored survey data differs"; exit 1; }
-echo "$after" | grep -q "C024BE91L/mood_today/2026-11-23" || { echo "FAIL: expected row missing"; exit 1; }
+grep -q "C024BE91L/mood_today/2026-11-23" <<<"$after" || { echo "FAIL: expected row missing"; exit 1; }
 next=$(q $DST "SELECT (workflow.upsert_survey_step('D0ABCDEFGH', 'mood today')).id")
 [ "$next" = 3 ] || { echo "FAIL: identity sequence not restored (next id $next)"; exit 1; }
 echo "survey dump: ok"
