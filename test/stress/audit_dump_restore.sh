@@ -66,7 +66,8 @@ AS_OF="SELECT string_agg(format('%s %s = %s', k.tab, k.key, workflow.row_as_of(k
 LOG="SELECT count(*) || ' rows, max id ' || max(id) FROM workflow.audit_log"
 
 pg_dump -Fc -d $SRC -f "$DUMP"
-pg_restore -d $DST "$DUMP" 2>&1 | tee /dev/stderr | grep -q . && fail "pg_restore reported errors"
+RESTORE_OUT=$(pg_restore -d $DST "$DUMP" 2>&1 || true)
+[ -z "$RESTORE_OUT" ] || { echo "$RESTORE_OUT"; fail "pg_restore reported errors"; }
 
 src_history=$(q $SRC "$HISTORY"); dst_history=$(q $DST "$HISTORY")
 [ -n "$src_history" ] || fail "no history in the source"
