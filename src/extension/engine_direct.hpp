@@ -5,16 +5,20 @@
 // statement (bench/RESULTS.md, section 1).
 //
 // Same effect as the SQL they replace (engine_fan_in.cpp keeps that SQL as
-// the fallback): the row is found with a fresh snapshot, locked in its latest
-// version (waiting for a concurrent writer, as UPDATE does under READ
-// COMMITTED; 40001 under REPEATABLE READ or SERIALIZABLE when it changed),
-// its conditions re-checked on that version, NOT NULL and CHECK constraints
-// enforced, index entries added when the update is not HOT.
+// the fallback). The task row: found with the statement's snapshot, locked
+// in its latest version only if it qualifies there (waiting for a concurrent
+// writer, as UPDATE does under READ COMMITTED; 40001 under REPEATABLE READ
+// or SERIALIZABLE when it changed), its conditions checked again on that
+// version. The counters (internal bookkeeping): read in their latest
+// committed state, never 40001. Both: NOT NULL and CHECK constraints
+// enforced, index entries added when the update is not HOT, 25006 in a
+// read-only transaction.
 // A table the direct path cannot serve exactly answers kUnavailable and the
 // caller runs the SQL: one with triggers (e.g. enable_audit on
-// workflow.tasks), row-level security that applies to the caller, stored
-// generated columns, deferrable or exclusion constraints, or a constraint or
-// index expression that calls a non-built-in function.
+// workflow.tasks) or rules, row-level security that applies to the caller,
+// inheritance children, stored generated columns, domain-typed columns,
+// deferrable or exclusion constraints, or a constraint or index expression
+// beyond plain operators and built-in functions on the row's own columns.
 //
 // Plain C on PostgreSQL objects (no C++ destructors): call inside pg_call.
 #pragma once
@@ -38,14 +42,14 @@ Outcome complete_task(Datum task, Datum job, int32 stage, Datum result, bool res
 // remaining > 0), each counter as far as it goes:
 //   skip_locked: first the free counters from `preferred` on (then from 0),
 //                skipping those other transactions hold; only when all are
-//                held, waits for one. For a single completion, which holds
-//                no other counter while it waits.
+//                held, waits for one holder's transaction to end (holding
+//                no counter) and looks again. For a single completion.
 //   otherwise:   counters in ascending order, waiting for each (a batch:
 //                one order for every waiter, so batches never deadlock).
 // Sets *zeroed to the number of counters this brought to 0. With `sum`
 // (a single unit, skip_locked): *sum is the stage's counters summed in the
-// same snapshot, after this call's unit, or -1 when it could not be counted
-// on the way (every free counter was held: the caller counts).
+// snapshot the unit was taken in, after it; -1 when not counted (the
+// caller counts).
 Outcome take_units(Datum job, int32 stage, int32 units, int32 preferred, bool skip_locked,
                    int32* zeroed, int32* sum);
 

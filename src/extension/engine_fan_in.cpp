@@ -125,7 +125,6 @@ bool diagnose(const Completion& item, const wc::BatchTask& t, std::size_t index,
   refuse(options, who + " is " + status + ", it cannot complete");
 }
 
-
 // take_units through SQL (see take_unit_skip_locked): the counters it brought to 0.
 // A statement that finds no counter with a unit left runs again (a new
 // snapshot under READ COMMITTED: a counter refilled meanwhile); under
