@@ -375,9 +375,14 @@ void insert_index_entries(Open* o, TupleTableSlot* slot, bool summarizing_only) 
   }
 }
 
-// Writes `row` (virtual, complete) as the new version of the locked row at
-// *tid: NOT NULL and CHECK constraints first, then the heap, then indexes.
-void update_row(Open* o, ItemPointer tid, TupleTableSlot* row) {
+// Writes `row` (virtual, complete) as the new version of the row at *tid:
+// NOT NULL and CHECK constraints first, then the heap, then indexes. As
+// UPDATE does, it needs no lock beforehand: when *tid is no longer the
+// latest version (TM_Updated, TM_Deleted), or, without `wait`, another
+// transaction holds it (TM_BeingModified, tmfd->xmax names it), nothing is
+// written and the caller locks the latest version or moves on. Writing
+// straight away saves a row lock and its WAL record per row.
+TM_Result write_version(Open* o, ItemPointer tid, TupleTableSlot* row, bool wait, TM_FailureData* tmfd) {
   TableCache& c = *o->cache;
   TupleDesc desc = RelationGetDescr(o->rel);
   for (int i = 0; i < desc->natts; ++i) {
@@ -397,24 +402,23 @@ void update_row(Open* o, ItemPointer tid, TupleTableSlot* row) {
                              RelationGetRelationName(o->rel), c.check_names[i]),
                       errtableconstraint(o->rel, c.check_names[i])));
   ExecMaterializeSlot(row);
-  TM_FailureData tmfd;
   LockTupleMode lockmode;
 #if PG_VERSION_NUM >= 160000
   TU_UpdateIndexes update_indexes;
 #else
   bool update_indexes;
 #endif
-  TM_Result result = table_tuple_update(o->rel, tid, row, o->cid, o->snapshot, InvalidSnapshot, true,
-                                        &tmfd, &lockmode, &update_indexes);
-  if (result != TM_Ok)
-    elog(ERROR, "workflow: unexpected result %d updating a locked row of workflow.%s",
-         static_cast<int>(result), c.name);
+  TM_Result result = table_tuple_update(o->rel, tid, row, o->cid, o->snapshot, InvalidSnapshot, wait,
+                                        tmfd, &lockmode, &update_indexes);
+  if (result == TM_Ok) {
 #if PG_VERSION_NUM >= 160000
-  if (update_indexes != TU_None) insert_index_entries(o, row, update_indexes == TU_Summarizing);
+    if (update_indexes != TU_None) insert_index_entries(o, row, update_indexes == TU_Summarizing);
 #else
-  if (update_indexes) insert_index_entries(o, row, false);
+    if (update_indexes) insert_index_entries(o, row, false);
 #endif
+  }
   ResetPerTupleExprContext(o->estate);
+  return result;
 }
 
 // A virtual copy of the locked row, to change and write back.
@@ -473,6 +477,29 @@ bool task_qualifies(TupleTableSlot* row, Datum task, Datum job, int32 stage, con
 
 }  // namespace
 
+namespace {
+
+// The completed version of task row `current`: status, result, timestamps; no lease.
+TupleTableSlot* completed_row(Open* o, TupleTableSlot* current, Datum result, bool result_null) {
+  const AttrNumber* at = tasks_cache.attnum;
+  TupleTableSlot* row = copy_row(o, current);
+  Datum now = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+  Datum* values = row->tts_values;
+  bool* nulls = row->tts_isnull;
+  values[at[tStatus] - 1] = CStringGetTextDatum("completed");
+  values[at[tResult] - 1] = result;
+  nulls[at[tResult] - 1] = result_null;
+  values[at[tCompletedAt] - 1] = now;
+  nulls[at[tCompletedAt] - 1] = false;
+  values[at[tUpdatedAt] - 1] = now;
+  nulls[at[tUpdatedAt] - 1] = false;
+  nulls[at[tLease] - 1] = true;
+  ExecStoreVirtualTuple(row);
+  return row;
+}
+
+}  // namespace
+
 Outcome complete_task(Datum task, Datum job, int32 stage, Datum result, bool result_null,
                       const text* worker, int32* slot_out) {
   Open o;
@@ -484,8 +511,9 @@ Outcome complete_task(Datum task, Datum job, int32 stage, Datum result, bool res
   TupleTableSlot* found = table_slot_create(o.rel, nullptr);
   IndexScanDesc scan = pg::compat::index_beginscan(o.rel, o.pk, o.snapshot, 2, 0);
   index_rescan(scan, keys, 2, nullptr, 0);
-  // As UPDATE: only a row whose snapshot version qualifies is locked, and
-  // the conditions are checked again on its latest version.
+  // As UPDATE: only a row whose snapshot version qualifies is written; when
+  // a concurrent transaction changed it, the conditions are checked again on
+  // its latest version.
   bool candidate = index_getnext_slot(scan, ForwardScanDirection, found) &&
                    task_qualifies(found, task, job, stage, worker);
   ItemPointerData tid = found->tts_tid;
@@ -493,26 +521,32 @@ Outcome complete_task(Datum task, Datum job, int32 stage, Datum result, bool res
 
   Outcome outcome = kNotChanged;
   TupleTableSlot* locked = table_slot_create(o.rel, nullptr);
-  if (candidate && lock_latest(&o, &tid, locked, LockWaitBlock, true) == kLocked &&
-      task_qualifies(locked, task, job, stage, worker)) {
-    TupleTableSlot* row = copy_row(&o, locked);
-    Datum now = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-    Datum* values = row->tts_values;
-    bool* nulls = row->tts_isnull;
-    values[at[tStatus] - 1] = CStringGetTextDatum("completed");
-    values[at[tResult] - 1] = result;
-    nulls[at[tResult] - 1] = result_null;
-    values[at[tCompletedAt] - 1] = now;
-    nulls[at[tCompletedAt] - 1] = false;
-    values[at[tUpdatedAt] - 1] = now;
-    nulls[at[tUpdatedAt] - 1] = false;
-    nulls[at[tLease] - 1] = true;
-    ExecStoreVirtualTuple(row);
-    bool isnull;
-    *slot_out = DatumGetInt32(slot_getattr(locked, at[tSlot], &isnull));
-    update_row(&o, &locked->tts_tid, row);
+  TupleTableSlot* current = found;
+  for (bool is_locked = false; candidate; is_locked = true) {
+    TupleTableSlot* row = completed_row(&o, current, result, result_null);
+    ItemPointerData version = current->tts_tid;
+    TM_FailureData tmfd;
+    TM_Result written = write_version(&o, &version, row, true, &tmfd);
     ExecDropSingleTupleTableSlot(row);
-    outcome = kDone;
+    if (written == TM_Ok) {
+      bool isnull;
+      *slot_out = DatumGetInt32(slot_getattr(current, at[tSlot], &isnull));
+      outcome = kDone;
+      break;
+    }
+    if (is_locked)
+      elog(ERROR, "workflow: unexpected result %d updating a locked row of workflow.tasks",
+           static_cast<int>(written));
+    if (written != TM_Updated && written != TM_Deleted) break;  // changed by this very call
+    if (IsolationUsesXactSnapshot())  // as UPDATE under REPEATABLE READ and SERIALIZABLE
+      ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+                      errmsg(written == TM_Updated ? "could not serialize access due to concurrent update"
+                                                   : "could not serialize access due to concurrent delete")));
+    // Changed since the snapshot: lock the latest version and check the
+    // conditions again on it, as UPDATE does under READ COMMITTED.
+    candidate = lock_latest(&o, &tid, locked, LockWaitBlock, true) == kLocked &&
+                task_qualifies(locked, task, job, stage, worker);
+    current = locked;
   }
   ExecDropSingleTupleTableSlot(locked);
   ExecDropSingleTupleTableSlot(found);
@@ -528,31 +562,57 @@ namespace {
 // add_tasks, or emptied by completions that held it).
 constexpr int kFreshLooks = 100;
 
-// Takes up to *left units from the counter row `found` points at, locking
-// its latest version with `wait`; false when it is held (skip: *holder is
-// set to who holds it, if known), gone or empty. *value: its remaining after.
+// Takes up to *left units from the counter row `found` (as read), with
+// `wait` for a transaction that holds it; false when it is held (skip:
+// *holder is set to who holds it, if known), gone or empty. *value: its
+// remaining after. As UPDATE: the version read is written to at once; only
+// when it has been changed since is its latest version locked and used.
 bool try_take(Open* o, TupleTableSlot* found, TupleTableSlot* locked, LockWaitPolicy wait, int32* left,
               int32* zeroed, int32* value, TransactionId* holder, ItemPointerData* held) {
   const AttrNumber* at = slots_cache.attnum;
   ItemPointerData tid = found->tts_tid;
-  TransactionId before = holder ? *holder : InvalidTransactionId;
-  if (lock_latest(o, &tid, locked, wait, false, holder) != kLocked) {
+  auto lock_it = [&]() {  // its latest version, locked into `locked`
+    TransactionId before = holder ? *holder : InvalidTransactionId;
+    if (lock_latest(o, &tid, locked, wait, false, holder) == kLocked) return true;
     if (holder && !TransactionIdIsValid(before) && TransactionIdIsValid(*holder)) *held = tid;
     return false;
+  };
+  // A counter an earlier scan saw is known by its TID alone: lock it first.
+  bool is_locked = TTS_EMPTY(found);
+  if (is_locked && !lock_it()) return false;
+  TupleTableSlot* current = is_locked ? locked : found;
+  for (;; is_locked = true) {
+    bool isnull;
+    int32 remaining = DatumGetInt32(slot_getattr(current, at[sRemaining], &isnull));
+    if (isnull || remaining <= 0) return false;
+    int32 take = remaining < *left ? remaining : *left;
+    TupleTableSlot* row = copy_row(o, current);
+    row->tts_values[at[sRemaining] - 1] = Int32GetDatum(remaining - take);
+    ExecStoreVirtualTuple(row);
+    tid = current->tts_tid;
+    TM_FailureData tmfd;
+    // (A row this transaction locked counts as held without `wait`.)
+    TM_Result result = write_version(o, &tid, row, wait == LockWaitBlock || is_locked, &tmfd);
+    ExecDropSingleTupleTableSlot(row);
+    if (result == TM_Ok) {
+      *left -= take;
+      *value = remaining - take;
+      if (*value == 0) ++*zeroed;
+      return true;
+    }
+    if (is_locked)
+      elog(ERROR, "workflow: unexpected result %d updating a locked row of workflow.%s",
+           static_cast<int>(result), o->cache->name);
+    if (result == TM_BeingModified) {  // held by another transaction, and we do not wait
+      if (holder && !TransactionIdIsValid(*holder) && TransactionIdIsNormal(tmfd.xmax)) {
+        *holder = tmfd.xmax;
+        *held = tid;
+      }
+      return false;
+    }
+    if (result != TM_Updated || !lock_it()) return false;  // deleted, emptied by this call, or held
+    current = locked;
   }
-  bool isnull;
-  int32 remaining = DatumGetInt32(slot_getattr(locked, at[sRemaining], &isnull));
-  if (isnull || remaining <= 0) return false;
-  int32 take = remaining < *left ? remaining : *left;
-  TupleTableSlot* row = copy_row(o, locked);
-  row->tts_values[at[sRemaining] - 1] = Int32GetDatum(remaining - take);
-  ExecStoreVirtualTuple(row);
-  update_row(o, &locked->tts_tid, row);
-  ExecDropSingleTupleTableSlot(row);
-  *left -= take;
-  *value = remaining - take;
-  if (*value == 0) ++*zeroed;
-  return true;
 }
 
 IndexScanDesc scan_counters(Open* o, Datum job, int32 stage, int32 from, int32 below) {

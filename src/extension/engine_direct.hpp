@@ -5,12 +5,13 @@
 // statement (bench/RESULTS.md, section 1).
 //
 // Same effect as the SQL they replace (engine_fan_in.cpp keeps that SQL as
-// the fallback). The task row: found with the statement's snapshot, locked
-// in its latest version only if it qualifies there (waiting for a concurrent
-// writer, as UPDATE does under READ COMMITTED; 40001 under REPEATABLE READ
-// or SERIALIZABLE when it changed), its conditions checked again on that
-// version. The counters (internal bookkeeping): read in their latest
-// committed state, never 40001. Both: NOT NULL and CHECK constraints
+// the fallback). The task row: found with the statement's snapshot and, if
+// it qualifies there, written as UPDATE writes it, with no row lock first;
+// when a concurrent writer changed it (waited for, as UPDATE waits), 40001
+// under REPEATABLE READ or SERIALIZABLE, else its latest version is locked
+// and its conditions checked again on it. The counters (internal
+// bookkeeping): read in their latest committed state and written the same
+// way (a held one skipped or waited for), never 40001. Both: NOT NULL and CHECK constraints
 // enforced, index entries added when the update is not HOT, 25006 in a
 // read-only transaction.
 // A table the direct path cannot serve exactly answers kUnavailable and the

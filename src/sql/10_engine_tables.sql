@@ -81,7 +81,12 @@ CREATE TABLE workflow.stage_slots (
   slot      int  NOT NULL,
   remaining int  NOT NULL CHECK (remaining >= 0),
   PRIMARY KEY (job_id, stage, slot)
-);
+) WITH (fillfactor = 10);
+-- fillfactor 10: every completion updates a counter and, with its exact
+-- count, reads all of its stage's counters. With the default 100 a page
+-- is pruned only when nearly full, so each counter's chain of dead
+-- versions grows to about a hundred, and every read walks them all; at
+-- 10 a page is pruned as soon as it is 10% full.
 COMMENT ON TABLE workflow.stage_slots IS
   'Sharded counter of a stage''s unfinished tasks: one row per slot; the slots of a stage sum to its unfinished '
   'tasks (a task is added to slot task_index % slot_count, a completion takes from any slot with some left).';
