@@ -23,7 +23,12 @@ bench() {
   local s; s=$(suite_of "$v"); [ -n "$s" ] || { echo "no chroot for PostgreSQL $v"; return 1; }
   wf_chroot_run "$s" bash -c 'command -v npm >/dev/null || { apt-get update -qq &&
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; }' || return 1
-  wf_chroot_sync "$s" && wf_chroot_run "$s" env -C /workflow "$@"
+  wf_chroot_sync "$s" || return 1
+  # graphile-worker (pure JavaScript) from the host's npm install: npm inside
+  # the chroot lacks the host's CA certificates for the registry.
+  (cd bench/client && { [ -d node_modules/graphile-worker ] || npm install --no-audit --no-fund >/dev/null; }) &&
+    rsync -a --delete bench/client/node_modules/ "$(wf_chroot_dir "$s")/workflow/bench/client/node_modules/" &&
+    wf_chroot_run "$s" env -C /workflow "$@"
 }
 
 for v in $VERSIONS; do

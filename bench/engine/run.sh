@@ -10,11 +10,13 @@
 # on a fresh throw-away cluster (fsync on). The whole matrix runs ROUNDS
 # times, interleaved, and each cell reports the median (the machine is
 # shared: single cells vary by 2x). Usage: bench/engine/run.sh [seconds per cell] [rounds]
+# CLIENTS="64" runs only those client counts (more rounds or longer cells of
+# the target's cell before the 300k-task stages run out).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_PER_CELL=${1:-6}
 ROUNDS=${2:-3}
-CLIENTS=(8 32 64)
+read -r -a CLIENTS <<<"${CLIENTS:-8 32 64}"
 source bench/engine/setup.sh
 "${PSQL[@]}" -c "CHECKPOINT"
 
