@@ -32,12 +32,14 @@ WF_PG_COMMON_OPTS+=" -c max_connections=250 -c shared_buffers=512MB -c fsync=on"
 WF_PG_COMMON_OPTS+=" -c max_wal_size=4GB -c log_min_messages=warning"
 
 # initdb into DIR/data (DIR: a new temp directory), as the server's owner.
+#   _wf_initdb DIR [initdb options...]
 _wf_initdb() {
-  chmod 755 "$1"
-  if [ "$(id -u)" = 0 ]; then chown postgres: "$1"; fi
-  _wf_as_owner "$PG_BINDIR/initdb" -D "$1/data" -U postgres --auth=trust \
-    -E UTF8 --locale=C.UTF-8 >"$1/initdb.log" 2>&1 \
-    || { cat "$1/initdb.log" >&2; return 1; }
+  local dir=$1; shift
+  chmod 755 "$dir"
+  if [ "$(id -u)" = 0 ]; then chown postgres: "$dir"; fi
+  _wf_as_owner "$PG_BINDIR/initdb" -D "$dir/data" -U postgres --auth=trust \
+    -E UTF8 --locale=C.UTF-8 "$@" >"$dir/initdb.log" 2>&1 \
+    || { cat "$dir/initdb.log" >&2; return 1; }
 }
 
 # Starts the server of DIR/data with the postgres options OPTS; log in DIR/server.log.
