@@ -26,18 +26,47 @@ _wf_free_port() {
   return 1
 }
 
+# The options every throw-away server gets (scripts/lib/citus.sh adds its own).
+WF_PG_COMMON_OPTS="-c listen_addresses=127.0.0.1"
+WF_PG_COMMON_OPTS+=" -c max_connections=250 -c shared_buffers=512MB -c fsync=on"
+WF_PG_COMMON_OPTS+=" -c max_wal_size=4GB -c log_min_messages=warning"
+
+# initdb into DIR/data (DIR: a new temp directory), as the server's owner.
+#   _wf_initdb DIR [initdb options...]
+_wf_initdb() {
+  local dir=$1; shift
+  chmod 755 "$dir"
+  if [ "$(id -u)" = 0 ]; then chown postgres: "$dir"; fi
+  _wf_as_owner "$PG_BINDIR/initdb" -D "$dir/data" -U postgres --auth=trust \
+    -E UTF8 --locale=C.UTF-8 "$@" >"$dir/initdb.log" 2>&1 \
+    || { cat "$dir/initdb.log" >&2; return 1; }
+}
+
+# Starts the server of DIR/data with the postgres options OPTS; log in DIR/server.log.
+_wf_pg_start() {
+  _wf_as_owner "$PG_BINDIR/pg_ctl" -D "$1/data" -l "$1/server.log" \
+    -w -t 120 -o "$2" start >/dev/null \
+    || { tail -20 "$1/server.log" >&2; return 1; }
+}
+
+# SIGKILL to the postmaster of DIR/data and every process it started, as if
+# the machine lost power; returns when they are all gone.
+_wf_pg_kill9() {
+  local pid children p
+  pid=$(head -1 "$1/data/postmaster.pid") || return 1
+  children=$(pgrep -P "$pid" | tr '\n' ' ')
+  kill -9 "$pid" $children 2>/dev/null
+  for p in $pid $children; do
+    while kill -0 "$p" 2>/dev/null; do sleep 0.05; done
+  done
+}
+
 cluster_start() {
   wf_pg_prefix_ensure || return 1
   WF_CLUSTER_DIR=$(mktemp -d /tmp/workflow-cluster.XXXXXX)
-  chmod 755 "$WF_CLUSTER_DIR"
-  [ "$(id -u)" = 0 ] && chown postgres: "$WF_CLUSTER_DIR"
-  _wf_as_owner "$PG_BINDIR/initdb" -D "$WF_CLUSTER_DIR/data" -U postgres --auth=trust \
-    -E UTF8 --locale=C.UTF-8 >"$WF_CLUSTER_DIR/initdb.log" 2>&1 \
-    || { cat "$WF_CLUSTER_DIR/initdb.log" >&2; return 1; }
+  _wf_initdb "$WF_CLUSTER_DIR" || return 1
   WF_CLUSTER_PORT=$(_wf_free_port)
-  WF_CLUSTER_OPTS="-k $WF_CLUSTER_DIR -p $WF_CLUSTER_PORT -c listen_addresses=127.0.0.1"
-  WF_CLUSTER_OPTS+=" -c max_connections=250 -c shared_buffers=512MB -c fsync=on"
-  WF_CLUSTER_OPTS+=" -c max_wal_size=4GB -c log_min_messages=warning"
+  WF_CLUSTER_OPTS="-k $WF_CLUSTER_DIR -p $WF_CLUSTER_PORT $WF_PG_COMMON_OPTS"
   local opt
   for opt in "$@"; do WF_CLUSTER_OPTS+=" -c $opt"; done
   export PGHOST=$WF_CLUSTER_DIR PGPORT=$WF_CLUSTER_PORT PGUSER=postgres PGDATABASE=postgres
@@ -47,9 +76,7 @@ cluster_start() {
 }
 
 _wf_cluster_start_server() {
-  _wf_as_owner "$PG_BINDIR/pg_ctl" -D "$WF_CLUSTER_DIR/data" -l "$WF_CLUSTER_DIR/server.log" \
-    -w -t 120 -o "$WF_CLUSTER_OPTS" start >/dev/null \
-    || { tail -20 "$WF_CLUSTER_DIR/server.log" >&2; return 1; }
+  _wf_pg_start "$WF_CLUSTER_DIR" "$WF_CLUSTER_OPTS"
 }
 
 cluster_restart() {
@@ -60,13 +87,7 @@ cluster_restart() {
 # A crash: SIGKILL to the postmaster and every process it started, as if the
 # machine lost power; then start again so crash recovery runs.
 cluster_kill9() {
-  local pid children
-  pid=$(head -1 "$WF_CLUSTER_DIR/data/postmaster.pid")
-  children=$(pgrep -P "$pid" | tr '\n' ' ')
-  kill -9 "$pid" $children 2>/dev/null
-  for p in $pid $children; do
-    while kill -0 "$p" 2>/dev/null; do sleep 0.05; done
-  done
+  _wf_pg_kill9 "$WF_CLUSTER_DIR"
   _wf_cluster_start_server
 }
 
