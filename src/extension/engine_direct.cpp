@@ -1,5 +1,6 @@
 // See engine_direct.hpp.
 #include "extension/engine_direct.hpp"
+#include "pg/citus.hpp"
 #include "pg/compat.hpp"
 #include "pg/relation.hpp"
 
@@ -188,7 +189,8 @@ void build(TableCache& c, Relation rel) {
   TupleDesc desc = RelationGetDescr(rel);
   TupleConstr* constr = desc->constr;
   if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relhassubclass ||
-      rel->rd_rules != nullptr || (constr && constr->has_generated_stored))
+      rel->rd_rules != nullptr || (constr && constr->has_generated_stored) ||
+      pg::is_citus_table(c.relid))
     c.usable = false;
   for (int i = 0; c.usable && i < desc->natts; ++i)
     if (get_typtype(TupleDescAttr(desc, i)->atttypid) == TYPTYPE_DOMAIN) c.usable = false;

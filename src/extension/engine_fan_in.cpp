@@ -11,6 +11,7 @@ extern "C" {
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
+#include "utils/timestamp.h"
 }
 
 #include <string>
@@ -20,6 +21,11 @@ namespace {
 
 namespace wp = workflow::pg;
 namespace wc = workflow::core;
+
+// Every statement below reads or writes one row by key, and runs with no row
+// limit (count 0): a limit stops an UPDATE ... RETURNING after its first row,
+// and Citus' executor (a distributed table) then fails SPI's check of the
+// row count.
 
 // Queued or claimed -> completed, storing the result; with a worker ($5) only
 // a task claimed by it. claimed_by is kept: it names the worker that
@@ -52,26 +58,32 @@ wp::Statement decrement_slot{
 // serve (engine_direct.hpp): one unit from any counter of the stage that has
 // one, from slot $3 on and then from 0; the first form skips counters other
 // transactions hold, the second waits (with $3 = 0: in ascending order).
-wp::Statement take_unit_skip_locked{
-    "UPDATE workflow.stage_slots s SET remaining = s.remaining - 1 "
-    "FROM (SELECT c.slot FROM workflow.stage_slots c WHERE c.job_id = $1 AND c.stage = $2 "
-    "AND c.remaining > 0 ORDER BY c.slot < $3, c.slot LIMIT 1 FOR UPDATE SKIP LOCKED) f "
-    "WHERE s.job_id = $1 AND s.stage = $2 AND s.slot = f.slot RETURNING s.remaining",
+// Two statements, not one UPDATE ... FROM (that SELECT): through a Citus
+// coordinator that form updated nothing (recursively planned subquery).
+wp::Statement pick_unit_skip_locked{
+    "SELECT c.slot FROM workflow.stage_slots c WHERE c.job_id = $1 AND c.stage = $2 "
+    "AND c.remaining > 0 ORDER BY c.slot < $3, c.slot LIMIT 1 FOR UPDATE SKIP LOCKED",
     {TEXTOID, INT4OID, INT4OID}};
 
-wp::Statement take_unit_waiting{
-    "UPDATE workflow.stage_slots s SET remaining = s.remaining - 1 "
-    "FROM (SELECT c.slot FROM workflow.stage_slots c WHERE c.job_id = $1 AND c.stage = $2 "
-    "AND c.remaining > 0 ORDER BY c.slot < $3, c.slot LIMIT 1 FOR UPDATE) f "
-    "WHERE s.job_id = $1 AND s.stage = $2 AND s.slot = f.slot RETURNING s.remaining",
+wp::Statement pick_unit_waiting{
+    "SELECT c.slot FROM workflow.stage_slots c WHERE c.job_id = $1 AND c.stage = $2 "
+    "AND c.remaining > 0 ORDER BY c.slot < $3, c.slot LIMIT 1 FOR UPDATE",
     {TEXTOID, INT4OID, INT4OID}};
 
+// The picked counter, locked by the pick: remaining > 0.
+wp::Statement take_unit{
+    "UPDATE workflow.stage_slots SET remaining = remaining - 1 "
+    "WHERE job_id = $1 AND stage = $2 AND slot = $3 RETURNING remaining",
+    {TEXTOID, INT4OID, INT4OID}};
+
+// $5 is now() (the transaction's start), passed in: Citus refuses
+// non-IMMUTABLE functions inside CASE of a distributed UPDATE.
 wp::Statement decrement_stage{
     "UPDATE workflow.stages SET pending_slots = pending_slots - $3, "
     "completed_by_task = CASE WHEN pending_slots = $3 THEN $4 END, "
-    "completed_at = CASE WHEN pending_slots = $3 THEN now() END "
+    "completed_at = CASE WHEN pending_slots = $3 THEN $5 END "
     "WHERE job_id = $1 AND stage = $2 RETURNING pending_slots",
-    {TEXTOID, INT4OID, INT4OID, TEXTOID}};
+    {TEXTOID, INT4OID, INT4OID, TEXTOID, TIMESTAMPTZOID}};
 
 // "task_ids[3] 'x'" in a batch, "task 'x'" for the single call.
 std::string subject(const FanIn& options, const wc::BatchTask& t, std::size_t index) {
@@ -90,7 +102,7 @@ bool diagnose(const Completion& item, const wc::BatchTask& t, std::size_t index,
               const FanIn& options) {
   Datum args[2] = {item.task, item.job};
   const std::string who = subject(options, t, index);
-  if (wp::execute(lookup_task, args, nullptr, false, 1) == 0)
+  if (wp::execute(lookup_task, args, nullptr, false, 0) == 0)
     throw wc::error(wc::sqlstate::no_data_found,
                     who + " of job " + wc::sql_quote(t.job_id) + " not found");
   const int32 actual_stage = wp::int_column(0, 1);
@@ -125,7 +137,7 @@ bool diagnose(const Completion& item, const wc::BatchTask& t, std::size_t index,
   refuse(options, who + " is " + status + ", it cannot complete");
 }
 
-// take_units through SQL (see take_unit_skip_locked): the counters it brought to 0.
+// take_units through SQL (see pick_unit_skip_locked): the counters it brought to 0.
 // A statement that finds no counter with a unit left runs again (a new
 // snapshot under READ COMMITTED: a counter refilled meanwhile); under
 // REPEATABLE READ its snapshot cannot see one: 40001.
@@ -134,9 +146,9 @@ int32 take_units_sql(Datum job, int32 stage, int32 units, int32 preferred, bool 
   int32 zeroed = 0;
   for (int32 u = 0; u < units; ++u) {
     Datum args[3] = {job, Int32GetDatum(stage), Int32GetDatum(skip_locked ? preferred : 0)};
-    bool took = skip_locked && wp::execute(take_unit_skip_locked, args, nullptr, false, 1) == 1;
+    bool took = skip_locked && wp::execute(pick_unit_skip_locked, args, nullptr, false, 0) == 1;
     for (int look = 0; !took && look < kLooks; ++look) {
-      took = wp::execute(take_unit_waiting, args, nullptr, false, 1) == 1;
+      took = wp::execute(pick_unit_waiting, args, nullptr, false, 0) == 1;
       if (!took && IsolationUsesXactSnapshot())
         throw wc::error(wc::sqlstate::serialization_failure,
                         "could not serialize access due to concurrent update of the counters of stage " +
@@ -148,6 +160,11 @@ int32 take_units_sql(Datum job, int32 stage, int32 units, int32 preferred, bool 
                       "the counters of stage " + std::to_string(stage) + " of job " +
                           wc::sql_quote(std::string(wp::text_view(job))) +
                           " hold fewer unfinished tasks than were completed");
+    Datum take[3] = {job, Int32GetDatum(stage), Int32GetDatum(wp::int_column(0, 1))};
+    if (wp::execute(take_unit, take, nullptr, false, 0) != 1)
+      throw wc::error(wc::sqlstate::internal_error,
+                      "a locked counter of stage " + std::to_string(stage) + " of job " +
+                          wc::sql_quote(std::string(wp::text_view(job))) + " is missing");
     if (wp::int_column(0, 1) == 0) ++zeroed;
   }
   return zeroed;
@@ -166,7 +183,7 @@ bool complete_one(const Completion& item, const wc::BatchTask& t, const Datum wo
   }
   Datum args[5] = {item.task, item.job, Int32GetDatum(t.stage), item.result, worker};
   const char nulls[5] = {' ', ' ', ' ', item.result_null ? 'n' : ' ', worker_null};
-  if (wp::execute(complete_task, args, nulls, false, 1) != 1) return false;
+  if (wp::execute(complete_task, args, nulls, false, 0) != 1) return false;
   *slot = wp::int_column(0, 1);
   return true;
 }
@@ -208,7 +225,7 @@ std::vector<wc::StageDecrement> decrement_task_slots(std::vector<Completion>& it
   for (const wc::SlotDecrement& s : wc::group_by_slot(tasks, completed)) {
     Datum args[4] = {items[s.last_task].job, Int32GetDatum(s.stage), Int32GetDatum(s.slot),
                      Int32GetDatum(s.count)};
-    if (wp::execute(decrement_slot, args, nullptr, false, 1) != 1)
+    if (wp::execute(decrement_slot, args, nullptr, false, 0) != 1)
       throw wc::error(wc::sqlstate::internal_error,
                       "counter slot " + std::to_string(s.slot) + " of stage " +
                           std::to_string(s.stage) + " of job " + wc::sql_quote(s.job_id) +
@@ -248,9 +265,9 @@ void complete(std::vector<Completion>& items, const std::vector<wc::BatchTask>& 
                              : decrement_task_slots(items, tasks, completed, options);
   for (const wc::StageDecrement& st : zeroed_stages) {
     Completion& completer = items[st.completer];
-    Datum args[4] = {completer.job, Int32GetDatum(st.stage), Int32GetDatum(st.zeroed_slots),
-                     completer.task};
-    if (wp::execute(decrement_stage, args, nullptr, false, 1) != 1)
+    Datum args[5] = {completer.job, Int32GetDatum(st.stage), Int32GetDatum(st.zeroed_slots),
+                     completer.task, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp())};
+    if (wp::execute(decrement_stage, args, nullptr, false, 0) != 1)
       throw wc::error(wc::sqlstate::internal_error,
                       "stage " + std::to_string(st.stage) + " of job " + wc::sql_quote(st.job_id) +
                           " is missing");

@@ -1,6 +1,9 @@
 // See engine_slot_sum.hpp.
 #include "extension/engine_slot_sum.hpp"
+#include "pg/citus.hpp"
 #include "pg/compat.hpp"
+#include "pg/datum.hpp"
+#include "pg/spi.hpp"
 #include "pg/relation.hpp"
 
 extern "C" {
@@ -10,6 +13,7 @@ extern "C" {
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "catalog/namespace.h"
 #include "executor/tuptable.h"
 #include "storage/lockdefs.h"
@@ -59,10 +63,20 @@ int32 sum_slots(Datum job, int32 stage) {
   return static_cast<int32>(sum);
 }
 
+// On a Citus node the counters live in shards: SQL, which Citus routes there.
+workflow::pg::Statement sum_by_sql{
+    "SELECT coalesce(sum(remaining), 0)::int FROM workflow.stage_slots WHERE job_id = $1 AND stage = $2",
+    {TEXTOID, INT4OID}};
+
 }  // namespace
 
 int32 stage_remaining(Datum job, int32 stage) {
-  return workflow::pg::pg_call([&] { return sum_slots(job, stage); });
+  namespace wp = workflow::pg;
+  if (!wp::pg_call([] { return wp::is_citus_table(wp::extension_table("stage_slots")); }))
+    return wp::pg_call([&] { return sum_slots(job, stage); });
+  Datum args[2] = {job, Int32GetDatum(stage)};
+  wp::execute(sum_by_sql, args, nullptr, false, 0);  // not read-only: sees this call's own writes
+  return wp::int_column(0, 1);
 }
 
 }  // namespace workflow::engine

@@ -6,6 +6,8 @@
 // scan of every stage's slots (and their dead versions), many times the 256
 // rows of one stage; the executor adds a per-row cost on top. The scan here
 // reads exactly the stage's index range. See bench/RESULTS.md section 1.
+// On a Citus node (a distributed stage_slots) the sum is SQL: Citus routes
+// it to the shard. Call inside an SpiScope.
 #pragma once
 
 #include "pg/boundary.hpp"

@@ -64,6 +64,12 @@ AS $$
 DECLARE
   j workflow.jobs := workflow._engine_job(job_id_param);
   finishing boolean;
+  moved boolean := false;
+  -- Computed here, not inside the UPDATE's CASE: Citus refuses non-IMMUTABLE
+  -- functions in CASE of a distributed UPDATE (workflow.distribute()).
+  moved_at timestamptz := now();
+  stage_result jsonb := CASE WHEN stage_results_param IS NOT NULL
+                             THEN jsonb_build_object(current_stage::text, stage_results_param) END;
 BEGIN
   PERFORM workflow._engine_check_owner(j, 'advance', workers_too => true);
   PERFORM workflow._engine_check_stage(j, current_stage);
@@ -74,21 +80,39 @@ BEGIN
   END IF;
   finishing := next_stage > j.total_stages;
 
-  UPDATE workflow.jobs
-     SET stage = least(next_stage, total_stages),
-         status = CASE WHEN finishing THEN 'completed' ELSE 'running' END,
-         finished_at = CASE WHEN finishing THEN now() END,
-         result_data = CASE WHEN stage_results_param IS NULL THEN result_data
-                            ELSE coalesce(result_data, '{}'::jsonb)
-                                 || jsonb_build_object(current_stage::text, stage_results_param) END,
-         updated_at = now()
-   WHERE id = job_id_param
-     AND stage = current_stage
-     AND status IN ('pending', 'running')
-     AND EXISTS (SELECT 1 FROM workflow.stages s
-                  WHERE s.job_id = job_id_param AND s.stage = current_stage
-                    AND s.completed_at IS NOT NULL);
-  IF FOUND THEN
+  -- The compare-and-set, looked at again when it found nothing but the job
+  -- is at current_stage by the time it is re-read: a call made while the
+  -- previous advance was committing saw the job one stage behind (a
+  -- statement does not wait for a row that did not match its snapshot).
+  FOR attempt IN 1..3 LOOP
+    UPDATE workflow.jobs
+       SET stage = least(next_stage, total_stages),
+           status = CASE WHEN finishing THEN 'completed' ELSE 'running' END,
+           finished_at = CASE WHEN finishing THEN moved_at END,
+           result_data = CASE WHEN stage_result IS NULL THEN result_data
+                              ELSE coalesce(result_data, '{}'::jsonb) || stage_result END,
+           updated_at = moved_at
+     WHERE id = job_id_param
+       AND stage = current_stage
+       AND status IN ('pending', 'running')
+       AND EXISTS (SELECT 1 FROM workflow.stages s
+                    WHERE s.job_id = job_id_param AND s.stage = current_stage
+                      AND s.completed_at IS NOT NULL);
+    moved := FOUND;
+    EXIT WHEN moved;
+    -- Lost the race, stale, repeated or premature: say which.
+    j := workflow._engine_job(job_id_param);
+    IF j.stage <> current_stage OR j.status NOT IN ('pending', 'running') THEN
+      RETURN false;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM workflow.stages s
+                    WHERE s.job_id = job_id_param AND s.stage = current_stage
+                      AND s.completed_at IS NOT NULL) THEN
+      RAISE EXCEPTION 'stage % of job % is not complete', current_stage, quote_literal(job_id_param)
+        USING ERRCODE = '55000';
+    END IF;
+  END LOOP;
+  IF moved THEN
     UPDATE workflow.stages SET result_data = stage_results_param, left_at = now()
      WHERE job_id = job_id_param AND stage = current_stage;
     -- Into a stage that is complete already (sealed empty, or its tasks were
@@ -114,14 +138,7 @@ BEGIN
     END IF;
     RETURN true;
   END IF;
-
-  -- Lost the race, stale, repeated or premature: say which.
-  j := workflow._engine_job(job_id_param);
-  IF j.stage = current_stage AND j.status IN ('pending', 'running') THEN
-    RAISE EXCEPTION 'stage % of job % is not complete', current_stage, quote_literal(job_id_param)
-      USING ERRCODE = '55000';
-  END IF;
-  RETURN false;
+  RETURN false;  -- the job kept moving under three looks: another caller advances it
 END;
 $$;
 COMMENT ON FUNCTION workflow.advance_job_stage(text, int, int, jsonb) IS

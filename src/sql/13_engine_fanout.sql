@@ -51,6 +51,8 @@ DECLARE
   inserted int;
   newly_pending int;
   pending_after int;
+  -- Not inside the UPDATE's CASE: Citus refuses non-IMMUTABLE functions there.
+  ts timestamptz := now();
 BEGIN
   PERFORM workflow._engine_check_text('job_id', add_tasks.job_id);
   PERFORM workflow._engine_check_text('task_type', add_tasks.task_type);
@@ -140,9 +142,9 @@ BEGIN
      SET total_tasks = s.total_tasks + inserted,
          pending_slots = s.pending_slots + newly_pending - seal::int,
          sealed = seal,
-         sealed_at = CASE WHEN seal THEN now() END,
+         sealed_at = CASE WHEN seal THEN ts END,
          completed_by_seal = (s.pending_slots + newly_pending - seal::int = 0),
-         completed_at = CASE WHEN s.pending_slots + newly_pending - seal::int = 0 THEN now() END
+         completed_at = CASE WHEN s.pending_slots + newly_pending - seal::int = 0 THEN ts END
    WHERE s.job_id = add_tasks.job_id AND s.stage = add_tasks.stage AND NOT s.sealed
   RETURNING s.pending_slots INTO pending_after;
   IF NOT FOUND THEN
@@ -179,6 +181,7 @@ DECLARE
   j workflow.jobs := workflow._engine_job(seal_stage.job_id);
   pending_after int;
   by_seal boolean;
+  ts timestamptz := now();  -- not inside the UPDATE's CASE (Citus)
 BEGIN
   PERFORM workflow._engine_check_stage(j, seal_stage.stage);
   PERFORM workflow._engine_check_fan_out(j, seal_stage.stage, 'seal');
@@ -192,10 +195,10 @@ BEGIN
   ON CONFLICT ON CONSTRAINT stages_pkey DO NOTHING;
 
   UPDATE workflow.stages s
-     SET sealed = true, sealed_at = now(),
+     SET sealed = true, sealed_at = ts,
          pending_slots = s.pending_slots - 1,
          completed_by_seal = (s.pending_slots = 1),
-         completed_at = CASE WHEN s.pending_slots = 1 THEN now() END
+         completed_at = CASE WHEN s.pending_slots = 1 THEN ts END
    WHERE s.job_id = seal_stage.job_id AND s.stage = seal_stage.stage AND NOT s.sealed
   RETURNING s.pending_slots INTO pending_after;
   IF FOUND THEN

@@ -1,7 +1,7 @@
 -- Job -> Stage -> Task engine: workers' calls (claim, heartbeat, fail).
 -- complete_task_and_check_stage, the hot path, is in 15_engine_complete.sql.
 
-CREATE FUNCTION workflow.claim_tasks(worker text, max_tasks int DEFAULT 1,
+CREATE OR REPLACE FUNCTION workflow.claim_tasks(worker text, max_tasks int DEFAULT 1,
                                      task_types text[] DEFAULT NULL,
                                      lease interval DEFAULT '5 minutes')
 RETURNS SETOF workflow.tasks
@@ -24,6 +24,13 @@ BEGIN
       RAISE EXCEPTION 'task_types[%] is NULL', array_position(task_types, NULL)
         USING ERRCODE = '22004';
     END IF;
+  END IF;
+
+  -- On a Citus cluster a multi-shard FOR UPDATE is refused: claim job by job
+  -- (19_engine_citus.sql).
+  IF workflow._engine_citus_table('workflow.tasks') THEN
+    RETURN QUERY SELECT * FROM workflow._engine_claim_tasks_distributed(worker, max_tasks, task_types, lease);
+    RETURN;
   END IF;
 
   -- One statement: queued tasks whose run_after has come and claimed tasks
@@ -56,9 +63,11 @@ $$;
 COMMENT ON FUNCTION workflow.claim_tasks(text, int, text[], interval) IS
   'Claims up to max_tasks (1..10000) runnable tasks for worker, optionally only of task_types, for lease: '
   'queued tasks whose run_after has passed and claimed tasks whose lease expired, of pending/running jobs. '
-  'One statement, FOR UPDATE SKIP LOCKED. Returns the claimed rows.';
+  'One statement, FOR UPDATE SKIP LOCKED. Returns the claimed rows. On a Citus cluster (workflow.distribute()) '
+  'the jobs of the oldest runnable tasks are read over every shard first, then each job''s tasks are claimed '
+  'on the node that holds it (FOR UPDATE SKIP LOCKED there).';
 
-CREATE FUNCTION workflow.heartbeat_task(task_id text, job_id text, worker text,
+CREATE OR REPLACE FUNCTION workflow.heartbeat_task(task_id text, job_id text, worker text,
                                         lease interval DEFAULT '5 minutes')
 RETURNS boolean
 LANGUAGE plpgsql
@@ -105,7 +114,7 @@ COMMENT ON FUNCTION workflow.heartbeat_task(text, text, text, interval) IS
 
 -- Seconds before retry number `attempt` (1-based): base * 2^(attempt-1)
 -- capped at cap, with equal jitter (src/core/backoff.hpp).
-CREATE FUNCTION workflow.retry_delay(attempt int, base interval DEFAULT '2 seconds',
+CREATE OR REPLACE FUNCTION workflow.retry_delay(attempt int, base interval DEFAULT '2 seconds',
                                      cap interval DEFAULT '1 hour', jitter boolean DEFAULT true)
 RETURNS interval
 LANGUAGE c STRICT VOLATILE PARALLEL SAFE
@@ -114,7 +123,7 @@ COMMENT ON FUNCTION workflow.retry_delay(int, interval, interval, boolean) IS
   'Backoff before retry number attempt: base * 2^(attempt-1), at most cap; with jitter a uniform '
   'point in [delay/2, delay].';
 
-CREATE FUNCTION workflow.fail_task(task_id text, job_id text, error text, retryable boolean DEFAULT true,
+CREATE OR REPLACE FUNCTION workflow.fail_task(task_id text, job_id text, error text, retryable boolean DEFAULT true,
                                    backoff_base interval DEFAULT '2 seconds',
                                    backoff_cap interval DEFAULT '1 hour',
                                    worker text DEFAULT NULL)

@@ -118,13 +118,18 @@ COMMENT ON FUNCTION workflow.validate() IS
   '(and its search_path when SECURITY DEFINER), the native library. One row per check.';
 
 -- Stage bookkeeping matches the tasks. Used after a crash: every check must
--- be ok. job_id_param NULL checks every job.
-CREATE OR REPLACE FUNCTION workflow.check_invariants(job_id_param text DEFAULT NULL)
-RETURNS TABLE(check_name text, ok boolean, detail text)
-LANGUAGE sql STABLE
-SECURITY DEFINER
+-- be ok. job_id_param NULL checks every job. The violations, one row each
+-- (check_invariants counts them). PL/pgSQL, not SQL: Citus plans no SQL
+-- function that reads distributed tables, and it routes this query, its job
+-- id bound, to the node holding the job.
+CREATE OR REPLACE FUNCTION workflow._engine_invariant_violations(job_id_param text)
+RETURNS TABLE(check_name text, what text)
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
+BEGIN
+  RETURN QUERY
   WITH t AS (
     SELECT * FROM workflow.tasks WHERE job_id_param IS NULL OR job_id = job_id_param
   ), s AS (
@@ -198,8 +203,8 @@ AS $$
        AND j.status IN ('pending', 'running')
        AND s.completed_at IS NOT NULL
        AND coalesce(s.handover_expires_at, s.completed_at + j.handover_lease) <= now()
-  ), checks(check_name, what) AS (
-    SELECT 'counters = unfinished tasks of the stage', what FROM slot_bad
+  ), checks AS (  -- (no column list: Citus' deparser drops it)
+    SELECT 'counters = unfinished tasks of the stage'::text AS check_name, what FROM slot_bad
     UNION ALL SELECT 'pending_slots = non-zero slots + unsealed', what FROM pending_bad
     UNION ALL SELECT 'total_tasks = tasks of the stage', what FROM total_bad
     UNION ALL SELECT 'complete = sealed and every task completed', what FROM completion_bad
@@ -208,7 +213,47 @@ AS $$
     UNION ALL SELECT 'task id, slot and completed_at consistent', what FROM task_bad
     UNION ALL SELECT 'completed job has its last stage complete', what FROM job_bad
     UNION ALL SELECT 'stuck jobs', what FROM stuck_bad
-  ), names(check_name, ord) AS (
+  )
+  SELECT c.check_name, c.what FROM checks c;
+END;
+$$;
+COMMENT ON FUNCTION workflow._engine_invariant_violations(text) IS
+  'Internal (check_invariants): one row per violation of the fan-in bookkeeping, for one job or all (NULL).';
+REVOKE EXECUTE ON FUNCTION workflow._engine_invariant_violations(text) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION workflow.check_invariants(job_id_param text DEFAULT NULL)
+RETURNS TABLE(check_name text, ok boolean, detail text)
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+  names text[] := '{}';
+  whats text[] := '{}';
+  job text;
+  job_names text[];
+  job_whats text[];
+BEGIN
+  IF job_id_param IS NULL AND workflow._engine_citus_table('workflow.tasks') THEN
+    -- On a Citus cluster job by job (every id that has a row anywhere): one
+    -- job's query is routed to the node holding it.
+    FOR job IN SELECT id FROM workflow.jobs UNION SELECT s.job_id FROM workflow.stages s
+               UNION SELECT l.job_id FROM workflow.stage_slots l UNION SELECT k.job_id FROM workflow.tasks k
+    LOOP
+      SELECT coalesce(array_agg(v.check_name), '{}'), coalesce(array_agg(v.what), '{}')
+        INTO job_names, job_whats FROM workflow._engine_invariant_violations(job) v;
+      names := names || job_names;
+      whats := whats || job_whats;
+    END LOOP;
+  ELSE
+    SELECT coalesce(array_agg(v.check_name), '{}'), coalesce(array_agg(v.what), '{}')
+      INTO names, whats FROM workflow._engine_invariant_violations(job_id_param) v;
+  END IF;
+  RETURN QUERY
+  WITH checks AS (
+    SELECT * FROM unnest(names, whats) AS c(check_name, what)
+  ), listed(check_name, ord) AS (
     VALUES ('counters = unfinished tasks of the stage', 1),
            ('pending_slots = non-zero slots + unsealed', 2),
            ('total_tasks = tasks of the stage', 3),
@@ -224,9 +269,10 @@ AS $$
               ELSE count(c.what) || ' violations, e.g. '
                    || array_to_string((array_agg(c.what ORDER BY c.what)
                                        FILTER (WHERE c.what IS NOT NULL))[1:5], '; ') END
-    FROM names n LEFT JOIN checks c USING (check_name)
+    FROM listed n LEFT JOIN checks c USING (check_name)
    GROUP BY n.check_name, n.ord
    ORDER BY n.ord;
+END;
 $$;
 COMMENT ON FUNCTION workflow.check_invariants(text) IS
   'Checks that the fan-in bookkeeping matches the tasks (for one job, or all when NULL): each stage''s counters, '

@@ -31,6 +31,11 @@ BEGIN
   END IF;
   PERFORM workflow._engine_check_lease('lease', lease);
 
+  IF workflow._engine_citus_table('workflow.stages') THEN  -- a Citus cluster (19_engine_citus.sql)
+    RETURN QUERY SELECT * FROM workflow._engine_claim_handovers_distributed(worker, max_stages, lease);
+    RETURN;
+  END IF;
+
   -- One statement over the hand-over index (complete stages the job has not
   -- left: few), of pending/running jobs that are AT that stage, whose
   -- completer's or last claimer's lease has run out, oldest first. SKIP

@@ -46,6 +46,9 @@ def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--dsn', required=True, help='where the workers connect (direct or PgBouncer)')
     p.add_argument('--direct-dsn', help='direct connection for setup, LISTEN and checks (default --dsn)')
+    p.add_argument('--listen-dsn', action='append',
+                   help='LISTEN here (repeatable; default --direct-dsn): on a Citus cluster every node, '
+                        'since a call delegated to a worker node notifies there')
     p.add_argument('--pooler', action='store_true',
                    help='--dsn is PgBouncer in transaction mode: no server-side prepared statements')
     p.add_argument('--legacy', action='store_true', help="today's API only (expected to fail on old main)")
@@ -62,6 +65,7 @@ def parse_args(argv):
     p.add_argument('--label', default='run')
     a = p.parse_args(argv)
     a.direct_dsn = a.direct_dsn or a.dsn
+    a.listen_dsn = a.listen_dsn or [a.direct_dsn]
     return a
 
 
@@ -352,6 +356,19 @@ class Listener(threading.Thread):
             self.ready.set()
 
 
+def merged(listeners):
+    """One listener's view of what all of them heard."""
+    if len(listeners) == 1:
+        return listeners[0]
+    total = Listener(listeners[0].dsn)
+    for one in listeners:
+        total.error = total.error or one.error
+        for job, statuses in one.jobs.items():
+            total.jobs[job] += statuses
+        total.stages.update(one.stages)
+    return total
+
+
 # -- the run ---------------------------------------------------------------------------
 
 class Producer(threading.Thread):
@@ -508,9 +525,10 @@ def run(args):
         if conn.execute('SELECT count(*) FROM workflow.jobs').fetchone()[0]:
             print(f'[{args.label}] needs a database without jobs')
             return 2
-        listener = Listener(args.direct_dsn)
-        listener.start()
-        listener.ready.wait(10)
+        listeners = [Listener(dsn) for dsn in args.listen_dsn]
+        for listener in listeners:
+            listener.start()
+            listener.ready.wait(10)
         started = time.monotonic()
         workers = [Worker(i, args, plan, rec, stop) for i in range(args.workers)]
         for w in workers + [Producer(args, plan, rec)]:
@@ -520,15 +538,17 @@ def run(args):
         for w in workers:
             w.join(30)
         elapsed = time.monotonic() - started
-        conn.execute('SELECT pg_notify(%s, %s)', (STOP_CHANNEL, ''))
-        listener.join(10)
+        for listener in listeners:
+            with psycopg.connect(listener.dsn, autocommit=True) as node:
+                node.execute('SELECT pg_notify(%s, %s)', (STOP_CHANNEL, ''))
+            listener.join(10)
         failures = list(rec.problems)
         if why:
             failures.append(f'not every job completed: {why}')
             failures += stuck_jobs(conn)
         failures += check_stages(conn, plan, rec)
         failures += check_tasks(conn, rec, not args.legacy)
-        failures += check_notifications(listener, plan, conn)
+        failures += check_notifications(merged(listeners), plan, conn)
         failures += check_invariants(conn, not args.legacy)
     report(args, rec, plan, elapsed, failures)
     return 1 if failures else 0
