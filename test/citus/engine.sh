@@ -13,7 +13,7 @@
 #  3. Delegation shown: with citus.log_remote_commands, add_tasks,
 #     complete_task_and_check_stage and advance_job_stage are sent whole to
 #     the worker node that holds the job's shard (pg_dist_shard_placement).
-#  4. Advance storm (test/citus/advance_storm.py): 16 connections on every
+#  4. Advance storm (test/stress/advance_storm.py): 16 connections on every
 #     transition of 20 jobs x 5 stages: one winner per transition.
 #  5. The demo's 3-stage job (the C++ CLI's submit and worker, unchanged)
 #     run through the coordinator to completion.
@@ -78,7 +78,7 @@ SQL
 done
 
 # 4. Advance storm.
-timeout 600 "$PY" test/citus/advance_storm.py --dsn "$COORD" --jobs 20 --stages 5 --threads 16 ||
+timeout 600 "$PY" test/stress/advance_storm.py --dsn "$COORD" --jobs 20 --stages 5 --threads 16 ||
   fail "advance storm on the cluster"
 
 # 5. The demo's job (smaller), by the C++ CLI through the coordinator.
