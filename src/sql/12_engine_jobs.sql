@@ -68,8 +68,7 @@ DECLARE
   -- Computed here, not inside the UPDATE's CASE: Citus refuses non-IMMUTABLE
   -- functions in CASE of a distributed UPDATE (workflow.distribute()).
   moved_at timestamptz := now();
-  stage_result jsonb := CASE WHEN stage_results_param IS NOT NULL
-                             THEN jsonb_build_object(current_stage::text, stage_results_param) END;
+  stage_result jsonb;
 BEGIN
   PERFORM workflow._engine_check_owner(j, 'advance', workers_too => true);
   PERFORM workflow._engine_check_stage(j, current_stage);
@@ -79,6 +78,9 @@ BEGIN
       USING ERRCODE = '22023';
   END IF;
   finishing := next_stage > j.total_stages;
+  IF stage_results_param IS NOT NULL THEN  -- (after the checks: they say what is wrong first)
+    stage_result := jsonb_build_object(current_stage::text, stage_results_param);
+  END IF;
 
   -- The compare-and-set, looked at again when it found nothing but the job
   -- is at current_stage by the time it is re-read: a call made while the

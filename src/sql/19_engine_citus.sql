@@ -9,8 +9,8 @@
 -- (FOR UPDATE SKIP LOCKED on the node holding it). README "Scaling out with
 -- Citus". Survey steps and the audit log stay local to the coordinator.
 
--- Whether a table is a Citus table here (workflow.tasks: distribute() was
--- run). pg_dist_partition exists only with Citus, hence the dynamic SQL.
+-- Whether a table is hash-distributed by Citus here (workflow.tasks:
+-- distribute() was run). pg_dist_partition exists only with Citus, hence the dynamic SQL.
 CREATE OR REPLACE FUNCTION workflow._engine_citus_table(tab text)
 RETURNS boolean
 LANGUAGE plpgsql STABLE
@@ -22,13 +22,16 @@ BEGIN
   IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
     RETURN false;
   END IF;
-  EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1::pg_catalog.regclass)'
+  -- Hash-distributed (partmethod 'h'): a Citus-managed local table ('n') is
+  -- a plain table on this node.
+  EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition '
+          'WHERE logicalrelid = $1::pg_catalog.regclass AND partmethod = ''h'')'
     INTO found USING tab;
   RETURN found;
 END;
 $$;
 COMMENT ON FUNCTION workflow._engine_citus_table(text) IS
-  'Internal: true when the named table is a Citus table.';
+  'Internal: true when the named table is hash-distributed by Citus.';
 
 -- One job's share of a claim: router statements only (every one filters on
 -- the job id), so on a cluster they run on the node that holds the job. The
@@ -88,19 +91,23 @@ DECLARE
   claimed int := 0;
   n int;
 BEGIN
-  -- The jobs of the max_tasks oldest runnable tasks, over every shard (each
-  -- shard reads its claim index; no lock), oldest first: the same order as
-  -- on one node, so no node's jobs wait behind another's.
+  -- The jobs of the oldest runnable tasks (of jobs running at or past the
+  -- task's stage), over every shard: each shard reads its claim index, no
+  -- lock; oldest first, the same order as on one node, so no node's jobs
+  -- wait behind another's. More tasks than asked for are read, so that a
+  -- job whose tasks other claimers hold (SKIP LOCKED) leaves others to try.
   FOR job IN
     SELECT c.job_id FROM (
       SELECT t.job_id,
              (CASE WHEN t.status = 'queued' THEN t.run_after ELSE t.lease_expires_at END) AS due
         FROM workflow.tasks t
+        JOIN workflow.jobs j ON j.id = t.job_id
        WHERE t.status IN ('queued', 'claimed')
          AND (CASE WHEN t.status = 'queued' THEN t.run_after ELSE t.lease_expires_at END) <= now()
          AND (task_types IS NULL OR t.task_type = ANY (task_types))
+         AND j.status IN ('pending', 'running') AND j.stage >= t.stage
        ORDER BY due
-       LIMIT max_tasks) c
+       LIMIT 4 * max_tasks + 16) c
      GROUP BY c.job_id
      ORDER BY min(c.due)
   LOOP
@@ -175,6 +182,7 @@ DECLARE
   t record;
   f record;
   is_coordinator boolean;
+  moved text[] := '{}';  -- tables distributed by this call (their shells' rows go)
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
     RAISE EXCEPTION 'Citus is not installed in this database' USING ERRCODE = '55000',
@@ -214,12 +222,14 @@ BEGIN
       EXECUTE format('SELECT pg_catalog.create_distributed_table(%L, %L, colocate_with => %L)',
                      t.tab, t.col, 'workflow.jobs');
     END IF;
+    moved := moved || t.tab;
     object := t.tab; distributed_as := 'distributed by ' || t.col; RETURN NEXT;
   END LOOP;
   -- Rows that were there were copied into the shards; the shells' copies go,
   -- once no local table references them (the foreign key stages -> jobs).
-  FOR t IN SELECT * FROM unnest(ARRAY['workflow.tasks', 'workflow.stage_slots', 'workflow.stages',
-                                      'workflow.jobs']) AS v(tab)
+  FOR t IN SELECT v.tab FROM unnest(ARRAY['workflow.tasks', 'workflow.stage_slots', 'workflow.stages',
+                                         'workflow.jobs']) AS v(tab)
+            WHERE v.tab = ANY (moved)
   LOOP
     EXECUTE format('SELECT pg_catalog.truncate_local_data_after_distributing_table(%L)', t.tab);
   END LOOP;
@@ -250,7 +260,8 @@ COMMENT ON FUNCTION workflow.distribute(int) IS
   '(shard_count: Citus'' default when NULL), copying existing rows into the shards, and registers the per-job '
   'functions (add_tasks, seal_stage, cancel_job, advance_job_stage, check_job_completion, '
   'complete_task_and_check_stage, heartbeat_task, fail_task, job_progress, set_handover_lease, set_job_owner) '
-  'for delegation to the node holding the job. Idempotent. 55000 without Citus or off the coordinator. '
+  'for delegation to the node holding the job. Idempotent (a table distributed already is left alone). 55000 '
+  'without Citus or off the coordinator. Only a superuser (the owner of the tables) can run it. '
   'One row per object. Survey steps and the audit log stay on the coordinator. Drops the producers'' read '
   'policies of stages and tasks (Citus refuses their subqueries): on a cluster producers read them through '
   'job_progress only.';

@@ -42,7 +42,8 @@ def main(argv):
     lock = threading.Lock()
     stats = {'calls': 0, 'errors': 0}
     answers = []
-    done = threading.Event()
+    done = threading.Event()   # every task completed
+    stop = threading.Event()   # the storm ends (done, or out of time)
     deadline = time.monotonic() + a.timeout
 
     def connect():
@@ -61,7 +62,7 @@ def main(argv):
     def thread(i):
         worker = f'storm-{i}'
         conn = connect()
-        while conn is not None and not done.is_set() and time.monotonic() < deadline:
+        while conn is not None and not stop.is_set() and time.monotonic() < deadline:
             try:
                 tasks = call(conn, 'SELECT job_id, id FROM workflow.claim_tasks(%s, 4, NULL, %s)',
                              (worker, f'{a.lease} seconds'))
@@ -95,18 +96,19 @@ def main(argv):
                                 return
 
     def watcher():
-        with psycopg.connect(a.dsn, autocommit=True) as conn:
-            while time.monotonic() < deadline:
-                try:
-                    n = conn.execute("SELECT count(*) FROM workflow.tasks WHERE job_id LIKE 'kill-%%' "
-                                     "AND status = 'completed'").fetchone()[0]
-                    if n == total:
-                        break
-                except psycopg.Error:
-                    if conn.closed:
-                        conn = connect()
-                time.sleep(0.5)
-        done.set()
+        conn = connect()
+        while conn is not None and time.monotonic() < deadline:
+            try:
+                n = conn.execute("SELECT count(*) FROM workflow.tasks WHERE job_id LIKE 'kill-%%' "
+                                 "AND status = 'completed'").fetchone()[0]
+                if n == total:
+                    done.set()
+                    break
+            except psycopg.Error:
+                if conn.closed:
+                    conn = connect()
+            time.sleep(0.5)
+        stop.set()
 
     threads = [threading.Thread(target=thread, args=(i,)) for i in range(a.threads)]
     w = threading.Thread(target=watcher)
@@ -120,7 +122,7 @@ def main(argv):
     for job, task in answers:
         print(f'complete {job} {task}')
     print(f'calls {stats["calls"]} errors {stats["errors"]}')
-    return 0 if done.is_set() and time.monotonic() < deadline else 1
+    return 0 if done.is_set() else 1
 
 
 if __name__ == '__main__':

@@ -287,8 +287,8 @@ SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p
                 'step_name_key', 'survey_week_start', 'validate', 'version'],
           'PUBLIC executes only the pure engine and survey functions');
 -- Every other one is granted to workflow_admin, or internal (_name), but
--- distribute(): it changes the tables themselves (Citus needs their owner),
--- so only the extension's owner or a superuser runs it.
+-- distribute(): it changes the tables themselves (Citus needs their owner,
+-- a superuser), so only a superuser runs it.
 SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p
                  WHERE p.pronamespace = 'workflow'::regnamespace
                    AND NOT has_function_privilege('workflow_admin', p.oid, 'EXECUTE')
