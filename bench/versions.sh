@@ -4,7 +4,8 @@
 # the same machine, so a regression on a newer server shows side by side:
 # 15 on the host, 17 (and 18) in the chroots scripts/test uses
 # (scripts/lib/chroot.sh; made here when missing). Both benchmarks run with
-# their own defaults unless given: FANIN_ARGS="6 3" CYCLE_ARGS="50000 8 3".
+# their own defaults unless given: FANIN_ARGS="6 3" CYCLE_ARGS="50000 8 3";
+# CLIENTS="64" runs the fan-in at those client counts only (bench/engine/run.sh).
 #   bench/versions.sh [majors="15 17"]    # log: bench/versions-last-run.log
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +29,7 @@ bench() {
   # the chroot lacks the host's CA certificates for the registry.
   (cd bench/client && { [ -d node_modules/graphile-worker ] || npm install --no-audit --no-fund >/dev/null; }) &&
     rsync -a --delete bench/client/node_modules/ "$(wf_chroot_dir "$s")/workflow/bench/client/node_modules/" &&
-    wf_chroot_run "$s" env -C /workflow "$@"
+    wf_chroot_run "$s" env -C /workflow CLIENTS="${CLIENTS:-8 32 64}" "$@"
 }
 
 for v in $VERSIONS; do

@@ -24,7 +24,7 @@ citus_build_ensure
 trap 'citus_cluster_stop; cluster_stop' EXIT
 cluster_start
 SINGLE=$DATABASE_URL
-citus_cluster_start 2
+citus_cluster_start 2 ${CITUS_OPTS:-}   # e.g. CITUS_OPTS=citus.node_conninfo=sslmode=disable
 psql -qXAt -d "$CITUS_COORD_URL" -c "SELECT count(*) FROM workflow.distribute(shard_count => 8)" >/dev/null
 psql -qX -d "$SINGLE" -c "CREATE EXTENSION workflow"
 TMP=$(mktemp -d /tmp/wf_citus_bench.XXXXXX)
