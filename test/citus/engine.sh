@@ -15,7 +15,9 @@
 #     the worker node that holds the job's shard (pg_dist_shard_placement).
 #     Claims across jobs take tasks on both worker nodes, oldest first, and
 #     a job's early fan-out (older tasks of a stage it has not reached)
-#     does not hide other jobs' tasks.
+#     does not hide other jobs' tasks. A transaction completing stages on
+#     two worker nodes fails to commit (NOTIFY and two-phase commit) and
+#     writes nothing, as the README says.
 #  4. Advance storm (test/stress/advance_storm.py): 16 connections on every
 #     transition of 20 jobs x 5 stages: one winner per transition.
 #  5. The demo's 3-stage job (the C++ CLI's submit and worker, unchanged)
@@ -96,15 +98,19 @@ SQL
   echo "$job: add_tasks, complete_task_and_check_stage, advance_job_stage ran on the worker at port $port"
 done
 
+names_per_node() {  # prefix k -> prefix-N job names, k per worker node, alternating nodes
+  q "SELECT j FROM (SELECT j, p.nodeport, row_number() OVER (PARTITION BY p.nodeport ORDER BY n) AS k
+       FROM generate_series(0, 199) n, LATERAL (SELECT '$1-' || n AS j) x,
+            LATERAL (SELECT nodeport FROM pg_dist_shard_placement
+                      WHERE shardid = get_shard_id_for_distribution_column('workflow.jobs', x.j)) p) y
+      WHERE k <= $2 ORDER BY k, nodeport"
+}
+
 # 3b. Claims across jobs: oldest first over every node, and a job's early
 # fan-out (older tasks of a stage it has not reached) does not block others.
-# Four jobs on each worker node (names picked by their shard's node), one
-# task each, made alternately so that the oldest tasks alternate nodes.
-mapfile -t fair < <(q "SELECT j FROM (SELECT j, p.nodeport, row_number() OVER (PARTITION BY p.nodeport ORDER BY n) AS k
-                         FROM generate_series(0, 199) n, LATERAL (SELECT 'fair-' || n AS j) x,
-                              LATERAL (SELECT nodeport FROM pg_dist_shard_placement
-                                        WHERE shardid = get_shard_id_for_distribution_column('workflow.jobs', x.j)) p) y
-                        WHERE k <= 4 ORDER BY k, nodeport")
+# Four jobs on each worker node, one task each, made alternately so that the
+# oldest tasks alternate nodes.
+mapfile -t fair < <(names_per_node fair 4)
 [ ${#fair[@]} = 8 ] || fail "could not pick 4 job names per worker node: ${fair[*]}"
 for j in "${fair[@]}"; do
   q "SELECT workflow.create_job('fair', '{}', 1, '$j')" >/dev/null
@@ -123,6 +129,27 @@ q "SELECT workflow.add_tasks('early-2', 1, 'early', ARRAY['{}']::jsonb[])" >/dev
 got=$(q "SELECT id FROM workflow.claim_tasks('early-w', 1, ARRAY['early'])")
 [ "$got" = "early-2:1:0" ] || fail "claim behind an early fan-out: got '$got', want early-2:1:0"
 echo "claims: 8 one-task claims took tasks on both worker nodes; an early fan-out blocks no other job"
+
+# 3c. The documented limit: one transaction completing stages of jobs on two
+# worker nodes notified on both, so Citus' two-phase commit fails (PostgreSQL
+# does not PREPARE a transaction that sent NOTIFY) and nothing is written.
+mapfile -t tpc < <(names_per_node twopc 1)
+for j in "${tpc[@]}"; do
+  q "SELECT workflow.create_job('tpc', '{}', 1, '$j')" >/dev/null
+  q "SELECT workflow.add_tasks('$j', 1, 'tpc', ARRAY['{}']::jsonb[])" >/dev/null
+done
+out=$(psql -qXAt -d "$COORD" 2>&1 <<SQL
+BEGIN;
+SELECT stage_complete FROM workflow.complete_task_and_check_stage('${tpc[0]}:1:0', '${tpc[0]}', 1, '{}');
+SELECT stage_complete FROM workflow.complete_task_and_check_stage('${tpc[1]}:1:0', '${tpc[1]}', 1, '{}');
+COMMIT;
+SQL
+)
+grep -q "cannot PREPARE a transaction that has executed LISTEN, UNLISTEN, or NOTIFY" <<<"$out" ||
+  { echo "$out"; fail "a transaction notifying on two worker nodes committed (README says it fails)"; }
+[ "$(q "SELECT count(*) FROM workflow.tasks WHERE job_id IN ('${tpc[0]}', '${tpc[1]}') AND status = 'queued'")" = 2 ] ||
+  fail "the failed two-node commit wrote something"
+echo "two-node transaction with NOTIFY: COMMIT fails, nothing written (README's limit)"
 
 # 4. Advance storm.
 timeout 600 "$PY" test/stress/advance_storm.py --dsn "$COORD" --jobs 20 --stages 5 --threads 16 ||
