@@ -7,7 +7,7 @@ TASKS=300000
 source scripts/lib/cluster.sh
 scripts/build
 trap cluster_stop EXIT
-cluster_start
+cluster_start ${BENCH_PG_OPTS:-}   # e.g. BENCH_PG_OPTS="autovacuum=off" for a diagnosis
 PSQL=(psql -X -q -v ON_ERROR_STOP=1)
 "${PSQL[@]}" -c "CREATE EXTENSION workflow" -f bench/engine/reference.sql
 for d in "${DESIGNS[@]}"; do
