@@ -102,7 +102,10 @@ TEST(ClientRetry, RealDeadlockIsRetriedAndBothTransactionsCommit) {
   std::thread a(txn, 1, 2), b(txn, 2, 1);
   a.join();
   b.join();
-  EXPECT_EQ(attempts.load(), 3);  // one of the two was chosen as the deadlock victim and retried
+  // One of the two was chosen as the deadlock victim and retried: 3 attempts
+  // as a rule. Under load a retry can meet the other transaction again, so
+  // more are allowed; what must hold is that both committed exactly once.
+  EXPECT_GE(attempts.load(), 3);
   auto r = client.run([](Connection& c) { return c.exec("SELECT sum(n) FROM dl"); });
   EXPECT_EQ(r.int64(0, 0), 4);  // each transaction's two updates, exactly once
 }
