@@ -16,8 +16,9 @@
 // read-only transaction.
 // A table the direct path cannot serve exactly answers kUnavailable and the
 // caller runs the SQL: a Citus table (its rows are in shards), one with
-// triggers (e.g. enable_audit on workflow.tasks) or rules, row-level security that applies to the caller,
-// inheritance children, stored generated columns, domain-typed columns,
+// triggers (e.g. enable_audit on workflow.tasks) or rules, row-level
+// security that applies to the caller, inheritance children, stored
+// generated columns, domain-typed columns,
 // deferrable or exclusion constraints, or a constraint or index expression
 // beyond plain operators and built-in functions on the row's own columns.
 //
