@@ -63,3 +63,5 @@ endforeach()
 
 # The CLI end to end (health, submit, worker, watch, history, export).
 add_test(NAME client.cli COMMAND ${CMAKE_SOURCE_DIR}/test/client/cli_test.sh $<TARGET_FILE:workflow_cli>)
+# `worker --exec`: a command per task (success, failure, timeout, invalid JSON, hostile output).
+add_test(NAME client.cli_exec COMMAND ${CMAKE_SOURCE_DIR}/test/client/cli_exec_test.sh $<TARGET_FILE:workflow_cli>)

@@ -1,5 +1,5 @@
 // `workflow worker`: runs N worker loops (threads) with the built-in task
-// handlers, fanning out the next stage by the `submit` convention, until
+// handlers or a command per task (--exec, exec_handler.hpp), fanning out the next stage by the `submit` convention, until
 // stopped (SIGINT/SIGTERM), idle for --exit-when-idle, or --until-job ends.
 #include <fmt/core.h>
 #include <spdlog/spdlog.h>
@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "exec_handler.hpp"
 #include "workflow/worker.hpp"
 
 namespace workflow::cli {
@@ -74,6 +75,8 @@ void add_worker(CLI::App& app, Global& g) {
     std::string until_job;
     std::vector<std::string> types;
     bool transaction_per_task = false;
+    std::string exec;
+    double exec_timeout_s = 300;
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("--name", a->name, "worker name prefix (default host:pid)");
@@ -85,9 +88,26 @@ void add_worker(CLI::App& app, Global& g) {
   cmd->add_flag("--transaction-per-task", a->transaction_per_task,
                 "complete each task in its own transaction (default: one complete_tasks statement per batch)");
   cmd->add_option("--until-job", a->until_job, "exit when this job has ended");
+  cmd->add_option("--exec", a->exec,
+                  "run this shell command per task instead of the built-in handlers: the task as "
+                  "JSON on stdin, stdout (JSON) is its result, a non-zero exit fails it with stderr "
+                  "as the error");
+  cmd->add_option("--exec-timeout", a->exec_timeout_s,
+                  "seconds a --exec command may run before it is killed and the task fails "
+                  "(retried with backoff)")
+      ->check(CLI::Range(0.001, 86400.0));
   cmd->callback([&g, a] {
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
+    // A --exec command that exits without reading its stdin must not kill the worker.
+    std::signal(SIGPIPE, SIG_IGN);
+    client::TaskHandler handler = run_builtin;
+    if (!a->exec.empty()) {
+      const auto timeout = std::chrono::milliseconds(static_cast<long>(a->exec_timeout_s * 1000));
+      handler = [cmd = a->exec, timeout](const client::Task& t) {
+        return run_exec_handler(cmd, timeout, t);
+      };
+    }
     auto opts = g.options();
     opts.pool.max_size = static_cast<std::size_t>(a->concurrency) * 2 + 2;
     client::Client c(opts);
@@ -115,9 +135,9 @@ void add_worker(CLI::App& app, Global& g) {
       w.stop_after_idle = std::chrono::milliseconds(static_cast<long>(a->exit_when_idle * 1000));
       w.on_stage_complete = fan_out_next_stage;
       w.transaction_per_task = a->transaction_per_task;
-      threads.emplace_back([&c, &stats, &errors, i, w] {
+      threads.emplace_back([&c, &stats, &errors, &handler, i, w] {
         try {
-          client::Worker worker(c, w, run_builtin);
+          client::Worker worker(c, w, handler);
           stats[i] = worker.run(g_stop);
         } catch (...) {
           errors[i] = std::current_exception();
@@ -154,6 +174,7 @@ void add_worker(CLI::App& app, Global& g) {
                         {"failed", total.failed},      {"stage_completions", total.stage_completions},
                         {"advances", total.advances},  {"jobs_completed", total.jobs_completed},
                         {"reconnects", total.reconnects}, {"handovers", total.handovers},
+                        {"refused", total.refused},
                         {"tasks_per_second", secs > 0 ? total.completed / secs : 0.0},
                         {"pool", {{"created", m.created}, {"waits", m.waits}, {"errors", m.errors}}}};
     int failures = 0;

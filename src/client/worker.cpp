@@ -46,6 +46,21 @@ class Heartbeat {
   std::thread thread_;  // last: starts after the members it uses exist
 };
 
+// A handler's message as fail_task stores it: invalid UTF-8 replaced (by
+// nlohmann's replace handler) and cut to fail_task's 10000 characters, so a
+// message the server would refuse cannot leave the task claimed.
+std::string storable_error(const std::string& message) {
+  std::string text =
+      json::parse(json(message).dump(-1, ' ', false, json::error_handler_t::replace)).get<std::string>();
+  std::size_t chars = 0;
+  for (std::size_t i = 0; i < text.size(); ++i)
+    if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80 && ++chars > 10000) {
+      text.resize(i);
+      break;
+    }
+  return text;
+}
+
 }  // namespace
 
 Worker::Worker(Client& client, WorkerOptions options, TaskHandler handler)
@@ -151,10 +166,18 @@ int Worker::run_once(WorkerStats& stats) {
 
   unacked_ = std::move(done);  // kept if a call below fails
   for (const auto& f : failures) {
-    client_.run([&](Connection& c) {
-      return api::fail_task(c, f.task->id, f.task->job_id, f.error, f.retryable, options_.name);
-    });
-    ++stats.failed;
+    try {
+      client_.run([&](Connection& c) {
+        return api::fail_task(c, f.task->id, f.task->job_id, storable_error(f.error), f.retryable,
+                              options_.name);
+      });
+      ++stats.failed;
+    } catch (const sql_error& e) {
+      // Refused (55000: its job ended meanwhile, or its lease ran out and
+      // another worker holds it): nothing of this attempt to record.
+      if (is_retryable(e)) throw;
+      ++stats.refused;
+    }
   }
   flush(stats);
   return static_cast<int>(batch.size());

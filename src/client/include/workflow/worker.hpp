@@ -55,6 +55,8 @@ struct WorkerStats {
   std::uint64_t heartbeats = 0;
   std::uint64_t reconnects = 0;         // loop iterations that hit a connection error
   std::uint64_t handovers = 0;          // stages claimed by claim_stage_handovers
+  std::uint64_t refused = 0;            // failures the server refused (the task's job ended,
+                                        // or another worker holds it now): nothing recorded
 
   // Adds another worker's counts (to total several workers' stats).
   WorkerStats& operator+=(const WorkerStats& o) {
@@ -67,6 +69,7 @@ struct WorkerStats {
     heartbeats += o.heartbeats;
     reconnects += o.reconnects;
     handovers += o.handovers;
+    refused += o.refused;
     return *this;
   }
 };
