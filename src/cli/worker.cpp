@@ -15,6 +15,7 @@
 #include "commands.hpp"
 #include "exec_handler.hpp"
 #include "workflow/worker.hpp"
+#include "workflow/worker_group.hpp"
 
 namespace workflow::cli {
 namespace {
@@ -75,6 +76,7 @@ void add_worker(CLI::App& app, Global& g) {
     std::string until_job;
     std::vector<std::string> types;
     bool transaction_per_task = false;
+    bool alone = false;
     std::string exec;
     double exec_timeout_s = 300;
   };
@@ -88,6 +90,9 @@ void add_worker(CLI::App& app, Global& g) {
   cmd->add_flag("--transaction-per-task", a->transaction_per_task,
                 "complete each task in its own transaction (default: one complete_tasks statement per batch)");
   cmd->add_option("--until-job", a->until_job, "exit when this job has ended");
+  cmd->add_flag("--alone", a->alone,
+                "each worker loop claims and completes in its own round trips (default: the loops "
+                "that claim or complete at the same moment share one round trip and commit)");
   cmd->add_option("--exec", a->exec,
                   "run this shell command per task instead of the built-in handlers: the task as "
                   "JSON on stdin, stdout (JSON) is its result, a non-zero exit fails it with stderr "
@@ -120,6 +125,7 @@ void add_worker(CLI::App& app, Global& g) {
     if (!a->until_job.empty() &&  // an unknown job would never end: P0002 before any work
         !c.run([&](client::Connection& conn) { return client::api::get_job(conn, a->until_job); }))
       throw client::sql_error("P0002", "job \"" + a->until_job + "\" does not exist");
+    client::WorkerGroup group(c);  // before the threads that use it, destroyed after them
     JoinedThreads workers;
     auto& threads = workers.threads;
     std::vector<client::WorkerStats> stats(a->concurrency);
@@ -135,6 +141,7 @@ void add_worker(CLI::App& app, Global& g) {
       w.stop_after_idle = std::chrono::milliseconds(static_cast<long>(a->exit_when_idle * 1000));
       w.on_stage_complete = fan_out_next_stage;
       w.transaction_per_task = a->transaction_per_task;
+      if (!a->alone) w.group = &group;
       threads.emplace_back([&c, &stats, &errors, &handler, i, w] {
         try {
           client::Worker worker(c, w, handler);
@@ -169,12 +176,17 @@ void add_worker(CLI::App& app, Global& g) {
     client::WorkerStats total;
     for (const auto& s : stats) total += s;
     const auto m = c.pool().metrics();
+    const auto gc = group.counts();
     client::json out = {{"workers", a->concurrency},   {"seconds", secs},
                         {"claimed", total.claimed},    {"completed", total.completed},
                         {"failed", total.failed},      {"stage_completions", total.stage_completions},
                         {"advances", total.advances},  {"jobs_completed", total.jobs_completed},
                         {"reconnects", total.reconnects}, {"handovers", total.handovers},
                         {"refused", total.refused},
+                        {"round_trips", {{"claims", gc.claim_round_trips},
+                                         {"claim_requests", gc.claims},
+                                         {"completes", gc.complete_round_trips},
+                                         {"complete_requests", gc.completes}}},
                         {"tasks_per_second", secs > 0 ? total.completed / secs : 0.0},
                         {"pool", {{"created", m.created}, {"waits", m.waits}, {"errors", m.errors}}}};
     int failures = 0;

@@ -85,14 +85,19 @@ bool seal_stage(Connection& c, const std::string& job_id, int stage) {
   return r.boolean(0, 0);
 }
 
-std::vector<Task> claim_tasks(Connection& c, const std::string& worker, int max_tasks,
-                              const std::vector<std::string>& task_types,
-                              std::chrono::seconds lease) {
+namespace {
+
+const char* const kClaim =
+    "SELECT id, job_id, task_type, stage, task_index, parameters, retry_count "
+    "FROM workflow.claim_tasks($1, $2::int, $3::text[], $4::interval)";
+
+Params claim_params(const std::string& worker, int max_tasks,
+                    const std::vector<std::string>& task_types, std::chrono::seconds lease) {
   Param types = task_types.empty() ? Param() : Param(text_array(task_types));
-  Result r = c.query(
-      "SELECT id, job_id, task_type, stage, task_index, parameters, retry_count "
-      "FROM workflow.claim_tasks($1, $2::int, $3::text[], $4::interval)",
-      {p(worker), p(max_tasks), types, seconds(lease)});
+  return {p(worker), p(max_tasks), types, seconds(lease)};
+}
+
+std::vector<Task> read_tasks(const Result& r) {
   std::vector<Task> out;
   out.reserve(r.rows());
   for (int i = 0; i < r.rows(); ++i) {
@@ -106,6 +111,27 @@ std::vector<Task> claim_tasks(Connection& c, const std::string& worker, int max_
     t.retry_count = r.is_null(i, 6) ? 0 : r.int32(i, 6);
     out.push_back(std::move(t));
   }
+  return out;
+}
+
+}  // namespace
+
+std::vector<Task> claim_tasks(Connection& c, const std::string& worker, int max_tasks,
+                              const std::vector<std::string>& task_types,
+                              std::chrono::seconds lease) {
+  return read_tasks(c.query(kClaim, claim_params(worker, max_tasks, task_types, lease)));
+}
+
+std::vector<std::vector<Task>> claim_tasks_for(Connection& c,
+                                               const std::vector<ClaimRequest>& requests) {
+  std::vector<Params> batches;
+  batches.reserve(requests.size());
+  for (const auto& q : requests)
+    batches.push_back(claim_params(q.worker, q.max_tasks, q.task_types, q.lease));
+  std::vector<std::vector<Task>> out;
+  out.reserve(requests.size());
+  for (const auto& r : c.pipeline(kClaim, batches, /*separate_transactions=*/false))
+    out.push_back(read_tasks(r));
   return out;
 }
 
@@ -142,9 +168,13 @@ StageCompletion complete_task(Connection& c, const std::string& task_id,
       c.query(kComplete, {p(task_id), p(job_id), p(stage), p(result_data), p(worker)}));
 }
 
-std::vector<StageCompletion> complete_tasks(Connection& c,
+namespace {
+
+// complete_tasks / complete_claimed_tasks: the batch as arrays, $5 the
+// worker name (or names), one answer per element in input order.
+std::vector<StageCompletion> complete_batch(Connection& c, const char* function,
                                             const std::vector<TaskCompletion>& batch,
-                                            const std::optional<std::string>& worker) {
+                                            const Param& worker, const char* worker_cast) {
   std::vector<std::string> jobs, tasks, stages, results;
   jobs.reserve(batch.size());
   tasks.reserve(batch.size());
@@ -156,14 +186,13 @@ std::vector<StageCompletion> complete_tasks(Connection& c,
     stages.push_back(std::to_string(t.stage));
     results.push_back(t.result_data.dump());  // as complete_task: a null json is jsonb 'null'
   }
-  Result r = c.query(
-      "SELECT stage_complete, job_id "
-      "FROM workflow.complete_tasks($1::text[], $2::text[], $3::int[], $4::jsonb[], worker => $5)",
-      {p(text_array(jobs)), p(text_array(tasks)), p(text_array(stages)), p(text_array(results)),
-       p(worker)});
+  Result r = c.query(std::string("SELECT stage_complete, job_id FROM workflow.") + function +
+                         "($1::text[], $2::text[], $3::int[], $4::jsonb[], $5" + worker_cast + ")",
+                     {p(text_array(jobs)), p(text_array(tasks)), p(text_array(stages)),
+                      p(text_array(results)), worker});
   if (r.rows() != static_cast<int>(batch.size()))
-    throw sql_error("XX000", "complete_tasks returned " + std::to_string(r.rows()) + " rows for " +
-                                 std::to_string(batch.size()) + " tasks");
+    throw sql_error("XX000", std::string(function) + " returned " + std::to_string(r.rows()) +
+                                 " rows for " + std::to_string(batch.size()) + " tasks");
   std::vector<StageCompletion> out(batch.size());
   for (int i = 0; i < r.rows(); ++i) {
     out[i].stage_complete = r.boolean(i, 0);
@@ -171,6 +200,22 @@ std::vector<StageCompletion> complete_tasks(Connection& c,
     out[i].job_id = r.string(i, 1);
   }
   return out;
+}
+
+}  // namespace
+
+std::vector<StageCompletion> complete_tasks(Connection& c,
+                                            const std::vector<TaskCompletion>& batch,
+                                            const std::optional<std::string>& worker) {
+  return complete_batch(c, "complete_tasks", batch, p(worker), "::text");
+}
+
+std::vector<StageCompletion> complete_claimed_tasks(Connection& c,
+                                                    const std::vector<TaskCompletion>& batch,
+                                                    const std::vector<std::string>& workers) {
+  if (workers.size() != batch.size())
+    throw usage_error("complete_claimed_tasks: one worker name per task");
+  return complete_batch(c, "complete_claimed_tasks", batch, p(text_array(workers)), "::text[]");
 }
 
 std::vector<StageCompletion> complete_tasks_each(Connection& c,

@@ -1,5 +1,7 @@
 #include "workflow/worker.hpp"
 
+#include "workflow/worker_group.hpp"
+
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -77,10 +79,13 @@ void Worker::flush(WorkerStats& stats) {
     // safe (a completed task answers again whether it completed the stage).
     std::vector<StageCompletion> answers;
     try {
-      answers = client_.run([&](Connection& c) {
-        return options_.transaction_per_task ? api::complete_tasks_each(c, unacked_, options_.name)
-                                             : api::complete_tasks(c, unacked_, options_.name);
-      });
+      if (options_.group && !options_.transaction_per_task)
+        answers = options_.group->complete(unacked_, options_.name);
+      else
+        answers = client_.run([&](Connection& c) {
+          return options_.transaction_per_task ? api::complete_tasks_each(c, unacked_, options_.name)
+                                               : api::complete_tasks(c, unacked_, options_.name);
+        });
     } catch (const sql_error& e) {
       if (is_retryable(e)) throw;
       // One task was refused (e.g. its job was cancelled meanwhile): the batch
@@ -139,10 +144,14 @@ void Worker::take_handovers(WorkerStats& stats) {
 int Worker::run_once(WorkerStats& stats) {
   flush(stats);  // what an earlier outage left unconfirmed
   take_handovers(stats);
-  const auto batch = client_.run([&](Connection& c) {
-    return api::claim_tasks(c, options_.name, options_.batch_size, options_.task_types,
-                            options_.lease);
-  });
+  const auto batch =
+      options_.group
+          ? options_.group->claim({options_.name, options_.batch_size, options_.task_types,
+                                   options_.lease})
+          : client_.run([&](Connection& c) {
+              return api::claim_tasks(c, options_.name, options_.batch_size, options_.task_types,
+                                      options_.lease);
+            });
   if (batch.empty()) return 0;
   stats.claimed += batch.size();
 

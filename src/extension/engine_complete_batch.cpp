@@ -72,14 +72,23 @@ std::string element_name(const char* array, std::size_t i) {
 }
 
 // The call, for either way of counting (engine_fan_in.hpp, FanIn::count_by_stage).
-Datum complete_tasks(FunctionCallInfo fcinfo, bool count_by_stage) {
+// Argument 5 is one worker name for the batch (complete_tasks) or, with
+// workers_per_element, an array of one per element (complete_claimed_tasks:
+// the claims of several worker loops of one process, completed in one call).
+Datum complete_tasks(FunctionCallInfo fcinfo, bool count_by_stage, bool workers_per_element = false) {
   Elements jobs = elements_of(fcinfo, 0, "job_ids", TEXTOID);
   Elements task_ids = elements_of(fcinfo, 1, "task_ids", TEXTOID);
   Elements stages = elements_of(fcinfo, 2, "stages", INT4OID);
   const bool no_results = PG_ARGISNULL(3);
   Elements results = no_results ? Elements{} : elements_of(fcinfo, 3, "results", JSONBOID);
-  const text* worker = PG_NARGS() > 4 ? wp::text_arg_or_null(fcinfo, 4) : nullptr;
-  if (worker) wc::check_required_text("worker", false, wp::text_view(worker), 200);
+  const text* worker = nullptr;
+  Elements workers;
+  if (workers_per_element) {
+    workers = elements_of(fcinfo, 4, "workers", TEXTOID);
+  } else {
+    worker = PG_NARGS() > 4 ? wp::text_arg_or_null(fcinfo, 4) : nullptr;
+    if (worker) wc::check_required_text("worker", false, wp::text_view(worker), 200);
+  }
 
   const int n = task_ids.count;
   if (n == 0)
@@ -91,6 +100,7 @@ Datum complete_tasks(FunctionCallInfo fcinfo, bool count_by_stage) {
   check_length("job_ids", jobs.count, n);
   check_length("stages", stages.count, n);
   if (!no_results) check_length("results", results.count, n);
+  if (workers_per_element) check_length("workers", workers.count, n);
 
   std::vector<we::Completion> items(n);
   std::vector<wc::BatchTask> tasks(n);
@@ -109,6 +119,12 @@ Datum complete_tasks(FunctionCallInfo fcinfo, bool count_by_stage) {
     t.stage = DatumGetInt32(stages.values[i]);
     item.result_null = no_results || results.nulls[i];
     item.result = item.result_null ? Datum(0) : results.values[i];
+    if (workers_per_element) {
+      const bool null = workers.nulls[i];
+      if (!null) item.worker = reinterpret_cast<const text*>(DatumGetPointer(workers.values[i]));
+      wc::check_required_text(element_name("workers", i), null,
+                              null ? std::string_view() : wp::text_view(item.worker), 200);
+    }
   }
 
   we::FanIn options;
@@ -135,6 +151,9 @@ Datum complete_tasks(FunctionCallInfo fcinfo, bool count_by_stage) {
 
 // 1.2: counting by stage.
 WF_FUNCTION(workflow_complete_tasks_by_stage) { return complete_tasks(fcinfo, true); }
+
+// 1.4: one worker name per element.
+WF_FUNCTION(workflow_complete_claimed_tasks) { return complete_tasks(fcinfo, true, true); }
 
 // 1.0 and 1.1 (their SQL calls this symbol): a task's own slot.
 WF_FUNCTION(workflow_complete_tasks) { return complete_tasks(fcinfo, false); }

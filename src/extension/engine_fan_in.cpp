@@ -99,7 +99,7 @@ std::string subject(const FanIn& options, const wc::BatchTask& t, std::size_t in
 // Step 2 for a task whose UPDATE changed nothing: throws unless it is a
 // repeat; answers whether it is its stage's recorded completer.
 bool diagnose(const Completion& item, const wc::BatchTask& t, std::size_t index,
-              const FanIn& options) {
+              const FanIn& options, const text* fence) {
   Datum args[2] = {item.task, item.job};
   const std::string who = subject(options, t, index);
   if (wp::execute(lookup_task, args, nullptr, false, 0) == 0)
@@ -114,11 +114,11 @@ bool diagnose(const Completion& item, const wc::BatchTask& t, std::size_t index,
   const bool is_completer = wp::bool_column(0, 3);
   bool no_claimer = false;
   const std::string claimed_by = wp::text_column(0, 4, &no_claimer);
-  if (options.worker == nullptr) {
+  if (fence == nullptr) {
     if (status == "completed") return is_completer;
     refuse(options, who + " is " + status + ", it cannot complete");
   }
-  const std::string_view worker = wp::text_view(options.worker);
+  const std::string_view worker = wp::text_view(fence);
   const bool ours = !no_claimer && claimed_by == worker;
   if (status == "completed") {
     if (ours) return is_completer;  // our own repeat
@@ -171,18 +171,17 @@ int32 take_units_sql(Datum job, int32 stage, int32 units, int32 preferred, bool 
 }
 
 // Step 1 for one task, 1.2: below the executor where it may (engine_direct.hpp).
-bool complete_one(const Completion& item, const wc::BatchTask& t, const Datum worker,
-                  const char worker_null, const FanIn& options, int32* slot) {
+bool complete_one(const Completion& item, const wc::BatchTask& t, const text* fence,
+                  const FanIn& options, int32* slot) {
   if (options.count_by_stage) {
     namespace d = workflow::engine::direct;
-    const text* w = options.worker;
     d::Outcome outcome = wp::pg_call([&] {
-      return d::complete_task(item.task, item.job, t.stage, item.result, item.result_null, w, slot);
+      return d::complete_task(item.task, item.job, t.stage, item.result, item.result_null, fence, slot);
     });
     if (outcome != d::kUnavailable) return outcome == d::kDone;
   }
-  Datum args[5] = {item.task, item.job, Int32GetDatum(t.stage), item.result, worker};
-  const char nulls[5] = {' ', ' ', ' ', item.result_null ? 'n' : ' ', worker_null};
+  Datum args[5] = {item.task, item.job, Int32GetDatum(t.stage), item.result, PointerGetDatum(fence)};
+  const char nulls[5] = {' ', ' ', ' ', item.result_null ? 'n' : ' ', fence ? ' ' : 'n'};
   if (wp::execute(complete_task, args, nulls, false, 0) != 1) return false;
   *slot = wp::int_column(0, 1);
   return true;
@@ -242,8 +241,6 @@ std::vector<wc::StageDecrement> decrement_task_slots(std::vector<Completion>& it
 void complete(std::vector<Completion>& items, const std::vector<wc::BatchTask>& tasks,
               const FanIn& options) {
   const std::vector<std::size_t> order = wc::batch_lock_order(tasks);
-  const Datum worker = PointerGetDatum(options.worker);
-  const char worker_null = options.worker ? ' ' : 'n';
   wp::SpiScope spi;
 
   std::vector<wc::CompletedTask> completed;
@@ -252,10 +249,11 @@ void complete(std::vector<Completion>& items, const std::vector<wc::BatchTask>& 
   for (std::size_t i : order) {
     Completion& item = items[i];
     int32 slot = 0;
-    if (complete_one(item, tasks[i], worker, worker_null, options, &slot)) {
+    const text* fence = item.worker ? item.worker : options.worker;
+    if (complete_one(item, tasks[i], fence, options, &slot)) {
       completed.push_back({i, slot});
     } else {
-      item.stage_complete = diagnose(item, tasks[i], i, options);
+      item.stage_complete = diagnose(item, tasks[i], i, options, fence);
       repeats.push_back(i);
     }
   }

@@ -39,6 +39,9 @@ struct Completion {
   Datum task;                // text
   Datum result;              // jsonb, unless result_null
   bool result_null = true;
+  // Fencing for this element alone (complete_claimed_tasks: one worker name
+  // per element); nullptr: FanIn::worker.
+  const text* worker = nullptr;
   bool stage_complete = false;  // out: this task is its stage's recorded completer
   // out, only with FanIn::count_remaining: unfinished tasks of the task's
   // stage after this call (a snapshot; 0 when the stage is complete).

@@ -56,3 +56,23 @@ COMMENT ON FUNCTION workflow.complete_tasks(text[], text[], int[], jsonb[], text
   'more than 10000 elements, a task twice, a wrong stage; P0002 unknown task; 55000 failed/cancelled task, '
   'and with worker a task not claimed by that worker (held or completed by another, or queued again). '
   'results may be NULL (no results).';
+
+-- 1.4: the batch of several worker loops of one process (the client's
+-- WorkerGroup): element i is fenced by workers[i], all in one call, so the
+-- loops share one statement and one commit and the lock order stays global.
+CREATE OR REPLACE FUNCTION workflow.complete_claimed_tasks(job_ids text[], task_ids text[], stages int[],
+                                                results jsonb[], workers text[])
+RETURNS TABLE(job_id text, task_id text, stage int, stage_complete boolean)
+LANGUAGE c VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+ROWS 32
+AS 'MODULE_PATHNAME', 'workflow_complete_claimed_tasks';
+COMMENT ON FUNCTION workflow.complete_claimed_tasks(text[], text[], int[], jsonb[], text[]) IS
+  'complete_tasks with one worker name per element: task_ids[i] completes only if it is claimed by workers[i] '
+  '(or was completed by it: a repeat). For a process whose worker loops, each with its own name, complete '
+  'their tasks in one call. Same answers, lock order and errors as complete_tasks; also 22004 a NULL '
+  'workers array or element, 22023 workers of another length or a name over 200 characters.';
+REVOKE EXECUTE ON FUNCTION workflow.complete_claimed_tasks(text[], text[], int[], jsonb[], text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION workflow.complete_claimed_tasks(text[], text[], int[], jsonb[], text[])
+  TO workflow_worker, workflow_admin;

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "test_db.hpp"
+#include "workflow/worker_group.hpp"
 
 WFTEST_DATABASE("wf_client_worker");
 
@@ -163,6 +164,59 @@ TEST(ClientWorker, LongTaskIsHeartbeatedAndKeepsItsLease) {
 // A batch with a task the server refuses (its job was cancelled while the
 // handler ran): complete_tasks writes nothing, the worker then completes the
 // others one by one, so the other job still runs to its end.
+// Loops sharing round trips (WorkerGroup) at batch 1: the same exactly-once
+// run; each task completed under the name of the loop that claimed it.
+TEST(ClientWorker, LoopsSharingRoundTripsRunAJobExactlyOnce) {
+  Client client(client_options(16));
+  const std::vector<int> sizes = {400, 150, 50};
+  const auto job = client.run([&](Connection& c) {
+    const auto id = a::create_job(c, "worker-group", json::object(), 3);
+    a::add_tasks(c, id, 1, "grp", std::vector<json>(sizes[0], json::object()));
+    return id;
+  });
+  std::mutex m;
+  std::map<std::string, int> handled;
+  WorkerGroup group(client);
+  WorkerOptions o;
+  o.name = "grp";
+  o.batch_size = 1;
+  o.task_types = {"grp"};
+  o.group = &group;
+  o.on_stage_complete = [&](Client& c, const std::string& job_id, int stage) {
+    if (stage < 3)
+      c.run([&](Connection& conn) {
+        return a::add_tasks(conn, job_id, stage + 1, "grp",
+                            std::vector<json>(sizes[stage], json::object()));
+      });
+  };
+  std::optional<std::string> status;
+  const auto run = run_workers(client, job, 6, o, [&](const Task& t) {
+    std::lock_guard g(m);
+    ++handled[t.id];
+    return json{{"id", t.id}};
+  }, &status);
+  EXPECT_EQ(status, std::optional<std::string>("completed"));
+  const auto total = run.total();
+  EXPECT_EQ(total.completed, 600u);
+  EXPECT_EQ(total.stage_completions, 3u);
+  EXPECT_EQ(total.advances, 3u);
+  EXPECT_EQ(handled.size(), 600u);
+  for (const auto& [id, n] : handled) EXPECT_EQ(n, 1) << id;
+  const auto counts = group.counts();
+  EXPECT_GE(counts.claims, 600u);  // at least one claim per task (batch 1)
+  EXPECT_EQ(counts.completes, 600u);
+  const auto done = client.run([&](Connection& c) {
+    return c.query("SELECT count(*) FILTER (WHERE status = 'completed' AND result_data->>'id' = id), "
+                   "count(DISTINCT claimed_by), count(*) FILTER (WHERE claimed_by NOT LIKE 'grp-%') "
+                   "FROM workflow.tasks WHERE job_id = $1", {job});
+  });
+  EXPECT_EQ(done.int64(0, 0), 600);
+  EXPECT_GE(done.int64(0, 1), 2);  // completed under the loops' own names
+  EXPECT_EQ(done.int64(0, 2), 0);
+  for (const auto& k : client.run([&](Connection& c) { return a::check_invariants(c, job); }))
+    EXPECT_TRUE(k.ok) << k.name << ": " << k.detail;
+}
+
 TEST(ClientWorker, RefusedTaskInABatchDoesNotLoseTheOthers) {
   Client client(client_options(6));
   std::string keep, cancelled;

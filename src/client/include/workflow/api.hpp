@@ -52,6 +52,22 @@ StageCompletion complete_task(Connection& c, const std::string& task_id,
 std::vector<StageCompletion> complete_tasks(Connection& c,
                                             const std::vector<TaskCompletion>& batch,
                                             const std::optional<std::string>& worker = std::nullopt);
+// Claims for several worker names in ONE round trip and transaction: one
+// claim_tasks statement per request, pipelined (what WorkerGroup sends for
+// the loops that ask at the same moment). Answers in request order.
+struct ClaimRequest {
+  std::string worker;
+  int max_tasks = 1;
+  std::vector<std::string> task_types;
+  std::chrono::seconds lease{300};
+};
+std::vector<std::vector<Task>> claim_tasks_for(Connection& c, const std::vector<ClaimRequest>& requests);
+// complete_tasks with one worker name per element (workflow.complete_claimed_tasks):
+// the completions of several worker loops, each fenced by its own name, in one
+// statement. workers.size() must equal batch.size().
+std::vector<StageCompletion> complete_claimed_tasks(Connection& c,
+                                                    const std::vector<TaskCompletion>& batch,
+                                                    const std::vector<std::string>& workers);
 // The same completions as single complete_task calls, pipelined (one round
 // trip), each in its own transaction: one refused task does not stop the
 // others (the first error is thrown after all ran). Slower (a commit per task).

@@ -25,6 +25,8 @@ class permanent_task_error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+class WorkerGroup;  // workflow/worker_group.hpp
+
 struct WorkerOptions {
   std::string name = "worker";
   int batch_size = 32;
@@ -43,6 +45,10 @@ struct WorkerOptions {
   // How often to claim stage hand-overs (claim_stage_handovers, a few stages
   // per call, leased for `lease`), busy or idle; 0 = never.
   std::chrono::milliseconds handover_every{1000};
+  // Loops of one process sharing round trips (claims and batch completions
+  // of the loops that ask at the same moment go together); nullptr: alone.
+  // Must outlive the Worker. Not with transaction_per_task (completes alone).
+  WorkerGroup* group = nullptr;
 };
 
 struct WorkerStats {
