@@ -95,4 +95,23 @@ set -e
 [ "$RC" = 2 ] || fail "worker with an unknown role: exit $RC, want 2: $ERR"
 grep -qE 'SQLSTATE 28000' <<<"$ERR" || fail "worker with an unknown role names no SQLSTATE 28000: $ERR"
 
+# The worker loops share round trips (WorkerGroup): at batch 1 they send fewer
+# claim and complete calls than requests, and on a database still at 1.3
+# (no complete_claimed_tasks: the library was installed before the update)
+# they complete with complete_tasks per loop instead.
+for version in "" 1.3; do
+  OLD_DB=${DB}_v${version//./}
+  psql -qX "$DATABASE_URL" -c "DROP DATABASE IF EXISTS $OLD_DB" -c "CREATE DATABASE $OLD_DB"
+  OLD_URL="${DATABASE_URL%/*}/$OLD_DB"
+  psql -qXAt "$OLD_URL" -c "CREATE EXTENSION workflow ${version:+VERSION '$version'}"
+  J=$($CLI --db "$OLD_URL" submit --type grouped --tasks 400,100 --task-type noop)
+  OUT=$(timeout 120 $CLI --db "$OLD_URL" worker --concurrency 6 --batch 1 --until-job "$J")
+  psql -qX "$DATABASE_URL" -c "DROP DATABASE $OLD_DB WITH (FORCE)"
+  grep -q '"completed":500' <<<"$OUT" && grep -q '"errors":0' <<<"$OUT" && grep -q '"job_status":"completed"' <<<"$OUT" \
+    || fail "grouped loops at batch 1 (extension ${version:-current}): $OUT"
+  python3 -c 'import json, sys; r = json.loads(sys.argv[1])["round_trips"]
+assert r["complete_requests"] == 500 and r["completes"] <= 500 and r["claims"] <= r["claim_requests"], r' "$OUT" \
+    || fail "round trips of grouped loops: $OUT"
+done
+
 echo "cli ok"
