@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstdlib>
 #include <fstream>
 #include <thread>
 
@@ -144,32 +145,43 @@ void routes(httplib::Server& svr, App& app) {
         auto c = app.ctx();
         return queues_panel(c);
       });
-  svr.Get("/history", [&app](const httplib::Request& req, httplib::Response& res) {
-    const auto table_name = req.get_param_value("table"), key = req.get_param_value("key");
-    const Rendered inner = guarded([&] {
-      auto c = app.ctx();
-      return Rendered{200, history_panel(c, table_name, key)};
+  // Pages that answer a form: neither live nor cached.
+  auto form_page = [&svr, &app](const std::string& path, const std::string& title,
+                                std::function<std::string(const httplib::Request&)> form,
+                                std::function<std::string(PanelContext&, const httplib::Request&)> panel) {
+    svr.Get(path, [&app, title, form, panel](const httplib::Request& req, httplib::Response& res) {
+      const Rendered inner = guarded([&] {
+        auto c = app.ctx();
+        return Rendered{200, panel(c, req)};
+      });
+      send(res, {inner.status, page(app.layout, title, form(req) + inner.body)});
     });
-    const std::string form = fmt::format(
-        "<form class=\"filters\" method=\"get\" action=\"/history\"><input name=\"table\" "
-        "placeholder=\"table, e.g. public.orders\" value=\"{}\"><input name=\"key\" size=\"40\" "
-        "placeholder='key, e.g. {{\"id\": 1}}' value=\"{}\"><button>show history</button></form>",
-        escape(table_name.empty() ? "workflow.tasks" : table_name), escape(key));
-    send(res, {inner.status, page(app.layout, "Audit history of a row", form + inner.body)});
-  });
-  svr.Get("/survey", [&app](const httplib::Request& req, httplib::Response& res) {
-    const auto session = req.get_param_value("session"), week = req.get_param_value("week");
-    const Rendered inner = guarded([&] {
-      auto c = app.ctx();
-      return Rendered{200, survey_panel(c, session, week)};
-    });
-    const std::string form = fmt::format(
-        "<form class=\"filters\" method=\"get\" action=\"/survey\"><input name=\"session\" "
-        "placeholder=\"session id\" value=\"{}\"><input name=\"week\" type=\"date\" value=\"{}\">"
-        "<button>show week</button></form>",
-        escape(session), escape(week));
-    send(res, {inner.status, page(app.layout, "Weekly survey report", form + inner.body)});
-  });
+  };
+  form_page(
+      "/history", "Audit history of a row",
+      [](const httplib::Request& req) {
+        const auto t = req.get_param_value("table");
+        return fmt::format(
+            "<form class=\"filters\" method=\"get\" action=\"/history\"><input name=\"table\" "
+            "placeholder=\"table, e.g. public.orders\" value=\"{}\"><input name=\"key\" size=\"40\" "
+            "placeholder='key, e.g. {{\"id\": 1}}' value=\"{}\"><button>show history</button></form>",
+            escape(t.empty() ? "workflow.tasks" : t), escape(req.get_param_value("key")));
+      },
+      [](PanelContext& c, const httplib::Request& req) {
+        return history_panel(c, req.get_param_value("table"), req.get_param_value("key"));
+      });
+  form_page(
+      "/survey", "Weekly survey report",
+      [](const httplib::Request& req) {
+        return fmt::format(
+            "<form class=\"filters\" method=\"get\" action=\"/survey\"><input name=\"session\" "
+            "placeholder=\"session id\" value=\"{}\"><input name=\"week\" type=\"date\" value=\"{}\">"
+            "<button>show week</button></form>",
+            escape(req.get_param_value("session")), escape(req.get_param_value("week")));
+      },
+      [](PanelContext& c, const httplib::Request& req) {
+        return survey_panel(c, req.get_param_value("session"), req.get_param_value("week"));
+      });
   svr.Get("/metrics", [&app](const httplib::Request& req, httplib::Response& res) {
     send(res, app.cache.get(key_of(req), [&] {
       return Rendered{200, render_metrics(app.db), "text/plain; version=0.0.4; charset=utf-8"};
@@ -216,6 +228,9 @@ int serve(const ServeOptions& opts, client::ClientOptions client_options) {
   const int port = std::stoi(opts.listen.substr(colon + 1));
 
   client_options.pool.max_size = 4;
+  // A dashboard's reads should not take parallel workers (CPU) from the
+  // workers' own statements: serial plans, unless PGOPTIONS says otherwise.
+  setenv("PGOPTIONS", "-c max_parallel_workers_per_gather=0", 0);
   App app{opts, Db(std::move(client_options)), Cache(std::chrono::milliseconds(opts.cache_ms)),
           Layout{opts.refresh_ms, opts.allow_actions}, ActionPolicy{opts.allow_actions, opts.token}};
   httplib::Server svr;
