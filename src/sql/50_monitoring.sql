@@ -7,28 +7,8 @@
 -- NOLOGIN role: grant it to the login role of a dashboard or an exporter)
 -- and workflow_admin only. Nothing here writes.
 
-DO $roles$
-BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'workflow_monitor') THEN
-    CREATE ROLE workflow_monitor NOLOGIN;
-  END IF;
-END
-$roles$;
-GRANT workflow_monitor TO workflow_admin;
+-- workflow_monitor is made in 01_roles.sql (the 1.3 -> 1.4 upgrade runs it too).
 GRANT USAGE ON SCHEMA workflow TO workflow_monitor;
--- Trusted install by a database owner: it may grant the role on (as 01_roles.sql).
-DO $owner$
-DECLARE
-  owner name;
-BEGIN
-  SELECT r.rolname INTO owner
-    FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_roles r ON r.oid = e.extowner
-   WHERE e.extname = 'workflow' AND NOT r.rolsuper;
-  IF FOUND THEN
-    EXECUTE pg_catalog.format('GRANT workflow_monitor TO %I WITH ADMIN OPTION', owner);
-  END IF;
-END
-$owner$;
 
 -- Tasks by type and status (every task the table holds, finished ones too).
 CREATE OR REPLACE VIEW workflow.queue_depth AS
@@ -100,6 +80,11 @@ COMMENT ON VIEW workflow.task_completions IS
   'Tasks completed per job and second over the last 10 minutes (seconds with none have no row).';
 
 -- Tasks that failed and are not completed: retrying (queued again) or dead (failed).
+-- The partial index holds only those (few) rows: the view reads it instead of
+-- the whole table, and a claim or completion of a task that never failed
+-- adds nothing to it.
+CREATE INDEX IF NOT EXISTS tasks_failed_idx ON workflow.tasks (updated_at)
+  WHERE last_error IS NOT NULL AND status IN ('queued', 'claimed', 'failed');
 CREATE OR REPLACE VIEW workflow.failed_tasks AS
 SELECT t.job_id, t.id AS task_id, t.task_type, t.stage, t.status, t.retry_count, t.max_retries,
        t.last_error, CASE WHEN t.status = 'queued' THEN t.run_after END AS next_attempt_at, t.updated_at

@@ -133,7 +133,8 @@ std::string failures_panel(PanelContext& c) {
 std::string queues_panel(PanelContext& c) {
   const json d = c.db.value(
       "SELECT json_build_object("
-      " 'depth', (SELECT coalesce(json_agg(q ORDER BY q.task_type, q.status), '[]') FROM workflow.queue_depth q),"
+      "  'depth', (SELECT coalesce(json_agg(q ORDER BY q.task_type, q.status), '[]') FROM workflow.queue_depth q"
+      "           WHERE q.status IN ('queued', 'claimed')),"
       " 'oldest', (SELECT coalesce(json_agg(o ORDER BY o.task_type), '[]') FROM workflow.oldest_runnable_task o),"
       " 'stale', (SELECT coalesce(json_agg(s), '[]') FROM (SELECT * FROM workflow.stale_claims"
       "           ORDER BY lease_expires_at LIMIT 100) s),"
@@ -146,7 +147,7 @@ std::string queues_panel(PanelContext& c) {
                        return action_button("pause-task-type", a, "pause") +
                               action_button("resume-task-type", a, "resume");
                      }});
-  return "<h2>Queue depth</h2>" + table(d.at("depth"), depth, "no tasks") +
+  return "<h2>Queue depth (queued and claimed tasks)</h2>" + table(d.at("depth"), depth, "no tasks waiting") +
          "<h2>Oldest runnable task</h2>" +
          table(d.at("oldest"),
                {{"type", "task_type"}, {"runnable", "runnable_tasks"}, {"since", "runnable_since"},
