@@ -1,0 +1,79 @@
+// The dashboard's stylesheet and script, served from /static/ (no build
+// step, nothing fetched from elsewhere: the dashboard works offline). The
+// script only refreshes [data-live] panels with server-rendered (escaped)
+// HTML and posts action buttons with the token; it renders no data itself.
+#pragma once
+
+namespace workflow::serve::assets {
+
+inline constexpr const char* kCss = R"CSS(
+body { font: 14px/1.4 system-ui, sans-serif; margin: 0; color: #1d232b; background: #f5f6f8; }
+header { display: flex; gap: 1.5em; align-items: center; padding: .6em 1.2em; background: #1d2733; color: #fff; }
+header nav a { color: #cfe0f5; margin-right: 1em; text-decoration: none; }
+header .token { margin-left: auto; }
+main { padding: 0 1.2em 2em; }
+h1 { font-size: 1.3em; } h2 { font-size: 1.1em; margin-top: 1.4em; }
+table { border-collapse: collapse; background: #fff; min-width: 40%; }
+th, td { text-align: left; padding: .25em .6em; border-bottom: 1px solid #e1e4e8; vertical-align: top; }
+th { background: #eef1f4; }
+td.err, .error { color: #a40e26; white-space: pre-wrap; }
+.ok { color: #17662d; }
+.empty { color: #6a737d; }
+.status-completed { color: #17662d; } .status-failed { color: #a40e26; } .status-running { color: #0b5cad; }
+.status-cancelled { color: #6a737d; }
+progress { width: 22em; height: 1.1em; }
+form.filters { margin: 1em 0; display: flex; gap: .6em; align-items: center; }
+svg.chart { background: #fff; border: 1px solid #e1e4e8; }
+svg.chart rect { fill: #3b82c4; }
+svg.chart text { font-size: 10px; fill: #6a737d; }
+button.action { font-size: .9em; }
+pre { margin: 0; white-space: pre-wrap; max-width: 50em; }
+)CSS";
+
+inline constexpr const char* kJs = R"JS(
+// workflow dashboard: live panels and action buttons.
+(function () {
+  'use strict';
+  const refresh = Number(document.body.dataset.refreshMs) || 1000;
+  const busy = new WeakSet();
+  async function update(el) {
+    if (busy.has(el)) return;
+    busy.add(el);
+    try {
+      const r = await fetch(el.dataset.live, { cache: 'no-store' });
+      if (r.ok) {
+        const html = await r.text();  // server-rendered, every value escaped
+        if (html !== el.dataset.last) { el.innerHTML = html; el.dataset.last = html; }
+      }
+    } catch (e) { /* server away: keep the last view, try again */ }
+    busy.delete(el);
+  }
+  function tick() { document.querySelectorAll('[data-live]').forEach(update); }
+  setInterval(tick, refresh);
+  const token = document.getElementById('token');
+  if (token) {
+    token.value = sessionStorage.getItem('workflow-token') || '';
+    token.addEventListener('input', () => sessionStorage.setItem('workflow-token', token.value));
+  }
+  document.addEventListener('click', async (ev) => {
+    const b = ev.target.closest('button[data-action]');
+    if (!b) return;
+    const out = document.getElementById('action-result');
+    const headers = { 'Content-Type': 'application/json' };
+    if (token && token.value) headers['Authorization'] = 'Bearer ' + token.value;
+    let msg = '';
+    let ok = false;
+    try {
+      const r = await fetch('/action/' + encodeURIComponent(b.dataset.action),
+                            { method: 'POST', headers, body: b.dataset.args });
+      ok = r.ok;
+      try { msg = (await r.json()).message; } catch (e) { msg = r.status + ' ' + r.statusText; }
+    } catch (e) { msg = String(e); }
+    out.textContent = msg;
+    out.className = ok ? 'ok' : 'error';
+    tick();
+  });
+})();
+)JS";
+
+}  // namespace workflow::serve::assets

@@ -1,0 +1,14 @@
+// /metrics in the Prometheus text format (0.0.4), from the monitoring views
+// and the serve process's client pool. The list is in README "Dashboard and
+// metrics"; test/web/metrics.sh checks it with promtool and against the views.
+#pragma once
+
+#include <string>
+
+#include "db.hpp"
+
+namespace workflow::serve {
+
+std::string render_metrics(Db& db);
+
+}  // namespace workflow::serve

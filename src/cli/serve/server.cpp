@@ -1,0 +1,267 @@
+// `workflow serve` (see server.hpp): routes, security headers, the response
+// cache and the signal-driven shutdown.
+#include "server.hpp"
+
+#include <fmt/core.h>
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <thread>
+
+#include "actions.hpp"
+#include "assets.hpp"
+#include "cache.hpp"
+#include "db.hpp"
+#include "html.hpp"
+#include "metrics.hpp"
+#include "panels.hpp"
+
+namespace workflow::serve {
+namespace {
+
+std::atomic<bool> g_stop{false};
+void on_signal(int) { g_stop = true; }
+
+const char* kCsp =
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+// The cache key of a request: its path and its (sorted) query parameters.
+std::string key_of(const httplib::Request& req) {
+  std::string k = req.path;
+  for (const auto& [name, value] : req.params) k += "&" + url_encode(name) + "=" + url_encode(value);
+  return k;
+}
+
+// A failed render: the error, escaped, as the page or panel.
+Rendered failure(const std::exception& e) {
+  if (const auto* s = dynamic_cast<const client::sql_error*>(&e)) {
+    const auto& st = s->sqlstate();
+    const int code = st == "42501" ? 403 : (st.rfind("22", 0) == 0 || st.rfind("42", 0) == 0) ? 400 : 500;
+    return {code, error_box(fmt::format("{} (SQLSTATE {})", s->what(), st))};
+  }
+  spdlog::warn("render: {}", e.what());
+  return {500, error_box(std::string("error: ") + e.what())};
+}
+
+Rendered guarded(const std::function<Rendered()>& render) {
+  try {
+    return render();
+  } catch (const std::exception& e) {
+    return failure(e);
+  }
+}
+
+void send(httplib::Response& res, const Rendered& r) {
+  res.status = r.status;
+  res.set_content(r.body, r.content_type.c_str());
+}
+
+struct App {
+  ServeOptions opts;
+  Db db;
+  Cache cache;
+  Layout layout;
+  ActionPolicy policy;
+
+  PanelContext ctx() { return PanelContext{db, policy.allowed}; }
+
+  // GET path (a page) and GET /panel/path (its live part), both cached.
+  void page_and_panel(httplib::Server& svr, const std::string& path,
+                      std::function<std::string(const httplib::Request&)> title,
+                      std::function<std::string(const httplib::Request&)> form,
+                      std::function<std::string(const httplib::Request&)> panel) {
+    svr.Get("/panel" + path, [this, panel](const httplib::Request& req, httplib::Response& res) {
+      send(res, cache.get(key_of(req), [&] { return guarded([&] { return Rendered{200, panel(req)}; }); }));
+    });
+    svr.Get(path == "/jobs" ? "/" : path, [this, path, title, form, panel](const httplib::Request& req,
+                                                                         httplib::Response& res) {
+      const Rendered inner = cache.get("/panel" + path + key_of(req).substr(req.path.size()), [&] {
+        return guarded([&] { return Rendered{200, panel(req)}; });
+      });
+      std::string query = key_of(req).substr(req.path.size());
+      if (!query.empty()) query[0] = '?';
+      const bool missing = inner.status == 200 && inner.body.empty() && path == "/job";
+      const std::string body =
+          missing ? "<p>" + escape("job " + req.get_param_value("id") + " not found") + "</p>"
+                  : form(req) + live_panel("panel", "/panel" + path + query, inner.body);
+      send(res, {missing ? 404 : inner.status, page(layout, title(req), body)});
+    });
+  }
+};
+
+std::string option_list(const std::string& selected) {
+  std::string out = "<option value=\"\">any status</option>";
+  for (const char* s : {"pending", "running", "completed", "failed", "cancelled"})
+    out += fmt::format("<option{}>{}</option>", selected == s ? " selected" : "", s);
+  return out;
+}
+
+void routes(httplib::Server& svr, App& app) {
+  svr.set_post_routing_handler([](const httplib::Request&, httplib::Response& res) {
+    res.set_header("Content-Security-Policy", kCsp);
+    res.set_header("X-Content-Type-Options", "nosniff");
+    res.set_header("Referrer-Policy", "no-referrer");
+    res.set_header("Cache-Control", "no-store");
+  });
+  svr.Get("/static/dashboard.css", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(assets::kCss, "text/css; charset=utf-8");
+  });
+  svr.Get("/static/dashboard.js", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(assets::kJs, "text/javascript; charset=utf-8");
+  });
+  auto none = [](const httplib::Request&) { return std::string(); };
+  app.page_and_panel(
+      svr, "/jobs", [](const httplib::Request&) { return std::string("Jobs"); },
+      [](const httplib::Request& req) {
+        return fmt::format(
+            "<form class=\"filters\" method=\"get\" action=\"/\"><select name=\"status\">{}</select>"
+            "<input name=\"q\" placeholder=\"search id or type\" value=\"{}\"><button>filter</button></form>",
+            option_list(req.get_param_value("status")), escape(req.get_param_value("q")));
+      },
+      [&app](const httplib::Request& req) {
+        auto c = app.ctx();
+        return jobs_panel(c, req.get_param_value("status"), req.get_param_value("q"));
+      });
+  app.page_and_panel(
+      svr, "/job", [](const httplib::Request& req) { return "Job " + req.get_param_value("id"); }, none,
+      [&app](const httplib::Request& req) {
+        auto c = app.ctx();
+        return job_panel(c, req.get_param_value("id"));
+      });
+  app.page_and_panel(
+      svr, "/failures", [](const httplib::Request&) { return std::string("Failed and dead tasks"); }, none,
+      [&app](const httplib::Request&) {
+        auto c = app.ctx();
+        return failures_panel(c);
+      });
+  app.page_and_panel(
+      svr, "/queues", [](const httplib::Request&) { return std::string("Queues"); }, none,
+      [&app](const httplib::Request&) {
+        auto c = app.ctx();
+        return queues_panel(c);
+      });
+  // Pages that answer a form: neither live nor cached.
+  auto form_page = [&svr, &app](const std::string& path, const std::string& title,
+                                std::function<std::string(const httplib::Request&)> form,
+                                std::function<std::string(PanelContext&, const httplib::Request&)> panel) {
+    svr.Get(path, [&app, title, form, panel](const httplib::Request& req, httplib::Response& res) {
+      const Rendered inner = guarded([&] {
+        auto c = app.ctx();
+        return Rendered{200, panel(c, req)};
+      });
+      send(res, {inner.status, page(app.layout, title, form(req) + inner.body)});
+    });
+  };
+  form_page(
+      "/history", "Audit history of a row",
+      [](const httplib::Request& req) {
+        const auto t = req.get_param_value("table");
+        return fmt::format(
+            "<form class=\"filters\" method=\"get\" action=\"/history\"><input name=\"table\" "
+            "placeholder=\"table, e.g. public.orders\" value=\"{}\"><input name=\"key\" size=\"40\" "
+            "placeholder='key, e.g. {{\"id\": 1}}' value=\"{}\"><button>show history</button></form>",
+            escape(t.empty() ? "workflow.tasks" : t), escape(req.get_param_value("key")));
+      },
+      [](PanelContext& c, const httplib::Request& req) {
+        return history_panel(c, req.get_param_value("table"), req.get_param_value("key"));
+      });
+  form_page(
+      "/survey", "Weekly survey report",
+      [](const httplib::Request& req) {
+        return fmt::format(
+            "<form class=\"filters\" method=\"get\" action=\"/survey\"><input name=\"session\" "
+            "placeholder=\"session id\" value=\"{}\"><input name=\"week\" type=\"date\" value=\"{}\">"
+            "<button>show week</button></form>",
+            escape(req.get_param_value("session")), escape(req.get_param_value("week")));
+      },
+      [](PanelContext& c, const httplib::Request& req) {
+        return survey_panel(c, req.get_param_value("session"), req.get_param_value("week"));
+      });
+  svr.Get("/metrics", [&app](const httplib::Request& req, httplib::Response& res) {
+    send(res, app.cache.get(key_of(req), [&] {
+      return Rendered{200, render_metrics(app.db), "text/plain; version=0.0.4; charset=utf-8"};
+    }));
+  });
+  svr.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("ok\n", "text/plain");
+  });
+  svr.Get("/readyz", [&app](const httplib::Request&, httplib::Response& res) {
+    try {
+      const auto v = app.db.value(
+          "SELECT to_json((SELECT extversion FROM pg_extension WHERE extname = 'workflow'))");
+      if (v.is_null()) {
+        res.status = 503;
+        res.set_content("not ready: the workflow extension is not installed\n", "text/plain");
+      } else if (!app.db.readable("workflow.job_summary")) {
+        res.status = 503;
+        res.set_content("not ready: this role cannot read the monitoring views (grant workflow_monitor)\n",
+                        "text/plain");
+      } else {
+        res.set_content("ready: workflow " + v.get<std::string>() + "\n", "text/plain");
+      }
+    } catch (const std::exception& e) {
+      res.status = 503;
+      res.set_content(std::string("not ready: ") + e.what() + "\n", "text/plain");
+    }
+  });
+  svr.Post(R"(/action/([a-z-]+))", [&app](const httplib::Request& req, httplib::Response& res) {
+    send(res, run_action(app.db, app.policy,
+                         {req.matches[1], req.get_header_value("Authorization"), req.body,
+                          req.remote_addr + ":" + std::to_string(req.remote_port)}));
+  });
+}
+
+}  // namespace
+
+int serve(const ServeOptions& opts, client::ClientOptions client_options) {
+  if (opts.allow_actions && opts.token.empty())
+    throw std::invalid_argument("--allow-actions needs a token (--token-file or WORKFLOW_SERVE_TOKEN)");
+  const auto colon = opts.listen.rfind(':');
+  if (colon == std::string::npos) throw std::invalid_argument("--listen must be HOST:PORT, not " + opts.listen);
+  std::string host = opts.listen.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  const int port = std::stoi(opts.listen.substr(colon + 1));
+
+  client_options.pool.max_size = 4;
+  // A dashboard's reads should not take parallel workers (CPU) from the
+  // workers' own statements: serial plans, unless PGOPTIONS says otherwise.
+  setenv("PGOPTIONS", "-c max_parallel_workers_per_gather=0", 0);
+  App app{opts, Db(std::move(client_options)), Cache(std::chrono::milliseconds(opts.cache_ms)),
+          Layout{opts.refresh_ms, opts.allow_actions}, ActionPolicy{opts.allow_actions, opts.token}};
+  httplib::Server svr;
+  const int threads = opts.threads;
+  svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  // One request per connection: a keep-alive connection would hold a request
+  // thread while a polling browser waits for its next refresh.
+  svr.set_keep_alive_max_count(1);
+  svr.set_read_timeout(5, 0);
+  svr.set_write_timeout(5, 0);
+  svr.set_payload_max_length(64 * 1024);
+  routes(svr, app);
+
+  const int bound = port == 0 ? svr.bind_to_any_port(host) : (svr.bind_to_port(host, port) ? port : -1);
+  if (bound <= 0) throw std::runtime_error("cannot listen on " + opts.listen);
+  if (!opts.port_file.empty()) std::ofstream(opts.port_file) << bound << "\n";
+  const bool v6 = host.find(':') != std::string::npos;
+  fmt::print("workflow serve: dashboard on http://{}{}{}:{}/ (metrics /metrics){}\n", v6 ? "[" : "", host,
+             v6 ? "]" : "", bound, opts.allow_actions ? ", actions allowed with the token" : "");
+  std::fflush(stdout);
+
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  std::thread stopper([&svr] {
+    while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    svr.stop();
+  });
+  const bool ok = svr.listen_after_bind();
+  g_stop = true;
+  stopper.join();
+  return ok || g_stop ? 0 : 1;
+}
+
+}  // namespace workflow::serve

@@ -1,0 +1,24 @@
+// `workflow serve`: the HTTP server (cpp-httplib) of the dashboard, /metrics,
+// /healthz, /readyz and the actions. Runs until SIGINT/SIGTERM.
+#pragma once
+
+#include <string>
+
+#include "workflow/client.hpp"
+
+namespace workflow::serve {
+
+struct ServeOptions {
+  std::string listen = "127.0.0.1:8080";  // host:port; port 0 picks a free one
+  bool allow_actions = false;
+  std::string token;                      // required with allow_actions
+  int refresh_ms = 1000;                  // live panels' refresh
+  int cache_ms = 1000;                    // rendered panels and /metrics are reused this long
+  int threads = 16;                       // request threads
+  std::string port_file;                  // write the bound port here once listening
+};
+
+// Serves until a signal; returns the process exit code.
+int serve(const ServeOptions& options, client::ClientOptions client_options);
+
+}  // namespace workflow::serve
