@@ -27,6 +27,7 @@ void add_watch(CLI::App& app, Global& g);
 void add_history(CLI::App& app, Global& g);
 void add_export(CLI::App& app, Global& g);
 void add_serve(CLI::App& app, Global& g);
+void add_import_sqlite(CLI::App& app, Global& g);
 
 // Fan-out convention of `submit --tasks a,b,c`: the job's parameters carry
 // "stage_tasks": [a, b, c]; when stage s completes, stage s+1 gets its tasks.

@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
   add_history(app, g);
   add_export(app, g);
   add_serve(app, g);
+  add_import_sqlite(app, g);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
