@@ -26,6 +26,10 @@ void add_serve(CLI::App& app, Global& g) {
   cmd->add_option("--cache-ms", o->cache_ms, "reuse a rendered panel or /metrics this long (0: never)")
       ->check(CLI::Range(0, 60000))
       ->capture_default_str();
+  cmd->add_option("--scan-cache-ms", o->scan_cache_ms,
+                  "reuse the panels that count tasks (queues, stuck jobs) this long (0: never)")
+      ->check(CLI::Range(0, 600000))
+      ->capture_default_str();
   cmd->add_option("--threads", o->threads, "request threads")->check(CLI::Range(1, 256))->capture_default_str();
   cmd->add_option("--port-file", o->port_file, "write the port listened on to this file");
   cmd->callback([&g, o, token_file] {

@@ -70,6 +70,19 @@ COMMENT ON VIEW workflow.stage_progress IS
   'Per stage of every job: tasks completed, failed, queued and claimed, and throughput (completions in the '
   'last minute, and per second over it). Filter by job_id or job_status: each row counts its stage''s tasks.';
 
+-- Per stage of every job, from its counters alone (no task is read): what a
+-- live progress bar needs, O(the stage's slot_count) however many tasks it has.
+CREATE OR REPLACE VIEW workflow.stage_counters AS
+SELECT s.job_id, s.stage, s.sealed, s.total_tasks, c.unfinished AS unfinished_tasks,
+       s.total_tasks - c.unfinished AS finished_tasks, s.completed_at IS NOT NULL AS complete
+  FROM workflow.stages s
+  CROSS JOIN LATERAL (SELECT coalesce(sum(x.remaining), 0)::int AS unfinished
+                        FROM workflow.stage_slots x WHERE x.job_id = s.job_id AND x.stage = s.stage) c;
+COMMENT ON VIEW workflow.stage_counters IS
+  'Per stage of every job, from its fan-in counters (no task scan): total_tasks added, unfinished_tasks (queued, '
+  'claimed, cancelled, or dead in a stage that does not tolerate it), finished_tasks = total - unfinished (completed, or dead '
+  'and tolerated by the stage). The dashboard''s live progress; stage_progress has the exact split by status.';
+
 -- Completions per second of the last 10 minutes, per job (the dashboard's chart).
 CREATE OR REPLACE VIEW workflow.task_completions AS
 SELECT t.job_id, date_trunc('second', t.completed_at) AS second, count(*) AS completions
@@ -133,8 +146,8 @@ COMMENT ON VIEW workflow.stuck_jobs IS
   'for 5 minutes. since: when it stopped moving.';
 
 REVOKE ALL ON workflow.queue_depth, workflow.oldest_runnable_task, workflow.stale_claims,
-  workflow.job_summary, workflow.stage_progress, workflow.task_completions, workflow.failed_tasks,
-  workflow.stage_latency, workflow.stuck_jobs FROM PUBLIC;
+  workflow.job_summary, workflow.stage_progress, workflow.stage_counters, workflow.task_completions,
+  workflow.failed_tasks, workflow.stage_latency, workflow.stuck_jobs FROM PUBLIC;
 GRANT SELECT ON workflow.queue_depth, workflow.oldest_runnable_task, workflow.stale_claims,
-  workflow.job_summary, workflow.stage_progress, workflow.task_completions, workflow.failed_tasks,
-  workflow.stage_latency, workflow.stuck_jobs TO workflow_monitor, workflow_admin;
+  workflow.job_summary, workflow.stage_progress, workflow.stage_counters, workflow.task_completions,
+  workflow.failed_tasks, workflow.stage_latency, workflow.stuck_jobs TO workflow_monitor, workflow_admin;

@@ -5,7 +5,7 @@
 -- Only this test's jobs (mon-*) and task types are counted: the upgrade test
 -- runs the suite on a database that holds other jobs.
 BEGIN;
-SELECT plan(27);
+SELECT plan(30);
 
 CREATE ROLE monitoring_reader LOGIN;
 CREATE ROLE monitoring_plain LOGIN;
@@ -47,6 +47,16 @@ SELECT results_eq(
       FROM workflow.stage_progress WHERE job_id = 'mon-job'$$,
   $$VALUES (1, 4, 1::bigint, 0::bigint, 1::bigint, 2::bigint, false, 1::bigint)$$,
   'stage_progress: counts and throughput of the stage');
+SELECT results_eq(
+  $$SELECT stage, total_tasks, finished_tasks, unfinished_tasks, sealed, complete
+      FROM workflow.stage_counters WHERE job_id = 'mon-job'$$,
+  $$VALUES (1, 4, 1, 3, true, false)$$,
+  'stage_counters: from the counters alone, the completed task is finished, the other three are not');
+SELECT results_eq(
+  $$SELECT c.finished_tasks::bigint, c.unfinished_tasks::bigint FROM workflow.stage_counters c
+     WHERE c.job_id = 'mon-job'$$,
+  $$SELECT p.completed, p.queued + p.claimed FROM workflow.stage_progress p WHERE p.job_id = 'mon-job'$$,
+  'stage_counters agrees with the task count of stage_progress');
 SELECT results_eq(
   $$SELECT completions FROM workflow.task_completions WHERE job_id = 'mon-job'$$,
   $$VALUES (1::bigint)$$, 'task_completions: one completion in this second');
@@ -94,7 +104,7 @@ SELECT results_eq($$SELECT reason FROM workflow.stuck_jobs WHERE job_id = 'mon-j
 SELECT is(has_table_privilege('monitoring_reader', 'workflow.' || v, 'SELECT'), true,
           'workflow_monitor reads workflow.' || v)
   FROM unnest(ARRAY['queue_depth', 'oldest_runnable_task', 'stale_claims', 'job_summary', 'stage_progress',
-                    'task_completions', 'failed_tasks', 'stage_latency', 'stuck_jobs']) v;
+                    'stage_counters', 'task_completions', 'failed_tasks', 'stage_latency', 'stuck_jobs']) v;
 SELECT count(*) AS all_jobs FROM workflow.jobs \gset
 SET SESSION AUTHORIZATION monitoring_reader;
 SELECT is((SELECT count(*) FROM workflow.job_summary), :all_jobs::bigint, 'a monitor sees every job (definer view)');
@@ -108,9 +118,9 @@ RESET SESSION AUTHORIZATION;
 SELECT is((SELECT count(*) FROM pg_catalog.pg_class c
             WHERE c.relnamespace = 'workflow'::regnamespace AND c.relkind = 'v'
               AND c.relname IN ('queue_depth', 'oldest_runnable_task', 'stale_claims', 'job_summary',
-                                'stage_progress', 'task_completions', 'failed_tasks', 'stage_latency',
-                                'stuck_jobs')
-              AND obj_description(c.oid, 'pg_class') IS NOT NULL), 9::bigint, 'every view has a comment');
+                                'stage_progress', 'stage_counters', 'task_completions', 'failed_tasks',
+                                'stage_latency', 'stuck_jobs')
+              AND obj_description(c.oid, 'pg_class') IS NOT NULL), 10::bigint, 'every view has a comment');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -9,15 +9,17 @@ constexpr std::size_t kMaxEntries = 2000;  // searches make keys: bound the map
 
 void Cache::prune(std::chrono::steady_clock::time_point now) {
   for (auto it = entries_.begin(); it != entries_.end();) {
-    if (it->second->ready && now - it->second->at >= ttl_)
+    if (it->second->ready && now - it->second->at >= it->second->ttl)
       it = entries_.erase(it);
     else
       ++it;
   }
 }
 
-Rendered Cache::get(const std::string& key, const std::function<Rendered()>& render) {
-  if (ttl_.count() <= 0) return render();
+Rendered Cache::get(const std::string& key, const std::function<Rendered()>& render,
+                    std::chrono::milliseconds ttl) {
+  if (ttl.count() < 0) ttl = ttl_;
+  if (ttl.count() <= 0) return render();
   std::shared_ptr<Entry> mine;
   {
     std::unique_lock lock(mu_);
@@ -26,7 +28,7 @@ Rendered Cache::get(const std::string& key, const std::function<Rendered()>& ren
       auto it = entries_.find(key);
       if (it == entries_.end()) break;
       auto e = it->second;
-      if (e->ready && now - e->at < ttl_) return e->value;
+      if (e->ready && now - e->at < e->ttl) return e->value;
       if (e->ready || e->failed) {  // stale or failed: render again
         entries_.erase(it);
         break;
@@ -35,6 +37,7 @@ Rendered Cache::get(const std::string& key, const std::function<Rendered()>& ren
     }
     if (entries_.size() >= kMaxEntries) prune(std::chrono::steady_clock::now());
     mine = std::make_shared<Entry>();
+    mine->ttl = ttl;
     entries_[key] = mine;
   }
   try {

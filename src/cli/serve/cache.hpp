@@ -22,15 +22,18 @@ struct Rendered {
 class Cache {
  public:
   explicit Cache(std::chrono::milliseconds ttl) : ttl_(ttl) {}
-  // The cached response for key, or render()'s (stored when ttl > 0).
-  // An exception from render() reaches every waiter and is not stored.
-  Rendered get(const std::string& key, const std::function<Rendered()>& render);
+  // The cached response for key, or render()'s, kept for `ttl` (default: the
+  // cache's; 0: not stored). An exception from render() reaches every waiter
+  // and is not stored.
+  Rendered get(const std::string& key, const std::function<Rendered()>& render,
+               std::chrono::milliseconds ttl = std::chrono::milliseconds(-1));
 
  private:
   struct Entry {
     bool ready = false;
     bool failed = false;
     std::chrono::steady_clock::time_point at;
+    std::chrono::milliseconds ttl{0};
     Rendered value;
   };
   void prune(std::chrono::steady_clock::time_point now);  // under mu_

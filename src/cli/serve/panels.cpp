@@ -4,6 +4,8 @@
 
 #include <fmt/core.h>
 
+#include <map>
+
 #include "chart.hpp"
 #include "html.hpp"
 
@@ -70,19 +72,21 @@ std::string jobs_panel(PanelContext& c, const std::string& status, const std::st
 }
 
 std::string job_panel(PanelContext& c, const std::string& job_id) {
+  // Progress from the stages' counters (stage_counters), dead tasks from the
+  // failed-task index: nothing here reads the job's tasks, so the page costs
+  // the same for 10 tasks or a million (bench/dashboard/run).
   const json d = c.db.value(
       "SELECT json_build_object("
       " 'job', (SELECT row_to_json(j) FROM workflow.job_summary j WHERE j.job_id = $1),"
-      " 'stages', (SELECT coalesce(json_agg(s ORDER BY s.stage), '[]') FROM workflow.stage_progress s"
-      "            WHERE s.job_id = $1),"
-      " 'points', (SELECT coalesce(json_agg(json_build_object('second', extract(epoch FROM x.second)::bigint,"
-      "                                     'completions', x.completions)), '[]')"
-      "            FROM workflow.task_completions x WHERE x.job_id = $1"
-      "             AND x.second > now() - make_interval(secs => $2::int)),"
+      " 'stages', (SELECT coalesce(json_agg(json_build_object('stage', s.stage, 'total_tasks', s.total_tasks,"
+      "            'finished', s.finished_tasks, 'unfinished', s.unfinished_tasks, 'sealed', s.sealed,"
+      "            'complete', s.complete, 'dead', (SELECT count(*) FROM workflow.failed_tasks f"
+      "             WHERE f.job_id = s.job_id AND f.stage = s.stage AND f.status = 'failed'))"
+      "            ORDER BY s.stage), '[]') FROM workflow.stage_counters s WHERE s.job_id = $1),"
       " 'now', extract(epoch FROM date_trunc('second', now()))::bigint,"
       " 'failed', (SELECT coalesce(json_agg(f), '[]') FROM (SELECT * FROM workflow.failed_tasks f"
       "            WHERE f.job_id = $1 ORDER BY f.updated_at DESC LIMIT 100) f))",
-      {job_id, std::to_string(kChartSeconds)});
+      {job_id});
   const json& job = d.at("job");
   if (job.is_null()) return "";
   const std::string status = job.at("status").get<std::string>();
@@ -99,20 +103,25 @@ std::string job_panel(PanelContext& c, const std::string& job_id) {
       out += action_button("cancel-job", {{"job_id", job_id}}, "cancel job");
     if (status == "failed") out += action_button("retry-job", {{"job_id", job_id}}, "retry job");
   }
+  const long now = d.at("now").get<long>();
+  std::map<int, long> finished;
+  for (const auto& s : d.at("stages")) finished[s.at("stage").get<int>()] = s.at("finished").get<long>();
+  if (c.throughput) c.throughput->sample(job_id, now, finished);
   out += "<h2>Stages</h2><table class=\"stages\"><thead><tr><th>stage</th><th>progress</th><th>done</th>"
-         "<th>failed</th><th>queued</th><th>claimed</th><th>per second (1 min)</th></tr></thead><tbody>";
+         "<th>dead</th><th>open</th><th>per second (1 min)</th></tr></thead><tbody>";
   for (const auto& s : d.at("stages")) {
-    const long total = s.at("total_tasks").get<long>(), done = s.at("completed").get<long>();
+    const int stage = s.at("stage").get<int>();
+    const long total = s.at("total_tasks").get<long>(), done = s.at("finished").get<long>();
     out += fmt::format(
         "<tr class=\"stage\" data-stage=\"{}\"><td>{}{}</td><td><progress value=\"{}\" max=\"{}\"></progress>"
-        "</td><td class=\"done\">{}/{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1f}</td></tr>",
-        s.at("stage").get<int>(), s.at("stage").get<int>(),
-        s.at("complete").get<bool>() ? " ✓" : (s.at("sealed").get<bool>() ? "" : " (open)"), done,
-        std::max(total, 1L), done, total, s.at("failed").get<long>(), s.at("queued").get<long>(),
-        s.at("claimed").get<long>(), s.at("completions_per_second").get<double>());
+        "</td><td class=\"done\">{}/{}</td><td>{}</td><td>{}</td><td>{:.1f}</td></tr>",
+        stage, stage, s.at("complete").get<bool>() ? " ✓" : (s.at("sealed").get<bool>() ? "" : " (open)"), done,
+        std::max(total, 1L), done, total, s.at("dead").get<long>(), s.at("unfinished").get<long>(),
+        c.throughput ? c.throughput->per_second(job_id, stage, now) : 0.0);
   }
   out += "</tbody></table><h2>Completions per second</h2>";
-  out += completions_chart(d.at("points"), d.at("now").get<long>(), kChartSeconds);
+  out += completions_chart(c.throughput ? c.throughput->points(job_id, now, kChartSeconds) : json::array(),
+                           now, kChartSeconds);
   out += "<h2>Failed tasks</h2>" + failed_table(c, d.at("failed"));
   return out;
 }

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "db.hpp"
+#include "throughput.hpp"
 
 namespace workflow::serve {
 
@@ -13,6 +14,7 @@ namespace workflow::serve {
 struct PanelContext {
   Db& db;
   bool actions = false;  // --allow-actions: render action buttons
+  Throughput* throughput = nullptr;  // the job page's samples (nullptr: no chart history)
 };
 
 std::string jobs_panel(PanelContext& c, const std::string& status, const std::string& search);

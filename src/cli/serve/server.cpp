@@ -68,21 +68,25 @@ struct App {
   Layout layout;
   ActionPolicy policy;
 
-  PanelContext ctx() { return PanelContext{db, policy.allowed}; }
+  Throughput throughput;
 
-  // GET path (a page) and GET /panel/path (its live part), both cached.
+  PanelContext ctx() { return PanelContext{db, policy.allowed, &throughput}; }
+
+  // GET path (a page) and GET /panel/path (its live part), both cached:
+  // for --cache-ms, or --scan-cache-ms for a panel that counts tasks (scans).
   void page_and_panel(httplib::Server& svr, const std::string& path,
                       std::function<std::string(const httplib::Request&)> title,
                       std::function<std::string(const httplib::Request&)> form,
-                      std::function<std::string(const httplib::Request&)> panel) {
-    svr.Get("/panel" + path, [this, panel](const httplib::Request& req, httplib::Response& res) {
-      send(res, cache.get(key_of(req), [&] { return guarded([&] { return Rendered{200, panel(req)}; }); }));
+                      std::function<std::string(const httplib::Request&)> panel, bool scans = false) {
+    const std::chrono::milliseconds ttl(scans ? opts.scan_cache_ms : opts.cache_ms);
+    svr.Get("/panel" + path, [this, panel, ttl](const httplib::Request& req, httplib::Response& res) {
+      send(res, cache.get(key_of(req), [&] { return guarded([&] { return Rendered{200, panel(req)}; }); }, ttl));
     });
-    svr.Get(path == "/jobs" ? "/" : path, [this, path, title, form, panel](const httplib::Request& req,
-                                                                         httplib::Response& res) {
+    svr.Get(path == "/jobs" ? "/" : path, [this, path, title, form, panel, ttl](const httplib::Request& req,
+                                                                              httplib::Response& res) {
       const Rendered inner = cache.get("/panel" + path + key_of(req).substr(req.path.size()), [&] {
         return guarded([&] { return Rendered{200, panel(req)}; });
-      });
+      }, ttl);
       std::string query = key_of(req).substr(req.path.size());
       if (!query.empty()) query[0] = '?';
       const bool missing = inner.status == 200 && inner.body.empty() && path == "/job";
@@ -144,7 +148,8 @@ void routes(httplib::Server& svr, App& app) {
       [&app](const httplib::Request&) {
         auto c = app.ctx();
         return queues_panel(c);
-      });
+      },
+      /*scans=*/true);
   // Pages that answer a form: neither live nor cached.
   auto form_page = [&svr, &app](const std::string& path, const std::string& title,
                                 std::function<std::string(const httplib::Request&)> form,

@@ -14,6 +14,7 @@ struct ServeOptions {
   std::string token;                      // required with allow_actions
   int refresh_ms = 1000;                  // live panels' refresh
   int cache_ms = 1000;                    // rendered panels and /metrics are reused this long
+  int scan_cache_ms = 5000;               // ... and panels that count tasks (queues, stuck jobs)
   int threads = 16;                       // request threads
   std::string port_file;                  // write the bound port here once listening
 };
