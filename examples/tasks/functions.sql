@@ -117,6 +117,15 @@ END $$;
 -- last: pass the last row's due_date and id as after_due / after_id for the
 -- next page. The statement is built from the filters given (so each can use
 -- its index) with the values as parameters, never as text.
+-- A search takes one of two paths, so that neither can run away: first the
+-- page order is walked for at most 2,000 tasks that pass the other filters;
+-- when a full page matches among them, that is the page (frequent words).
+-- Otherwise every match is found through the GIN index and sorted (rarer
+-- words; "+ 0" in the ORDER BY keeps the planner from walking the page
+-- order instead). Left to itself the planner walks the page order whenever
+-- it expects many matches, and for a word it has no statistics for (a name,
+-- a number) reads the whole table to fill a page: 2.9 s at 1M tasks.
+-- (EXPLAIN ANALYZE figures: bench/RESULTS.md.)
 CREATE FUNCTION tasks_app.list_tasks(
   assignee bigint DEFAULT NULL, status text DEFAULT NULL, site bigint DEFAULT NULL,
   due_from date DEFAULT NULL, due_to date DEFAULT NULL, search text DEFAULT NULL,
@@ -124,6 +133,7 @@ CREATE FUNCTION tasks_app.list_tasks(
 RETURNS SETOF tasks_app.tasks LANGUAGE plpgsql STABLE AS $$
 DECLARE
   sql text := 'SELECT * FROM tasks_app.tasks t WHERE true';
+  page tasks_app.tasks[];
 BEGIN
   IF page_size IS NULL OR page_size NOT BETWEEN 1 AND 500 THEN
     RAISE EXCEPTION 'tasks_app.list_tasks: page_size must be 1..500, not %', coalesce(page_size::text, 'NULL')
@@ -140,15 +150,28 @@ BEGIN
   IF site IS NOT NULL THEN sql := sql || ' AND t.site_id = $3'; END IF;
   IF due_from IS NOT NULL THEN sql := sql || ' AND t.due_date >= $4'; END IF;
   IF due_to IS NOT NULL THEN sql := sql || ' AND t.due_date <= $5'; END IF;
-  IF search IS NOT NULL THEN
-    sql := sql || ' AND t.search @@ websearch_to_tsquery(''simple'', $6)';
-  END IF;
   IF after_id IS NOT NULL THEN
     -- rows after (after_due, after_id) in the order below; NULL dates sort last
     sql := sql || CASE WHEN after_due IS NULL
       THEN ' AND t.due_date IS NULL AND t.id > $8'
       ELSE ' AND (t.due_date > $7 OR t.due_date IS NULL OR (t.due_date = $7 AND t.id > $8))' END;
   END IF;
-  sql := sql || ' ORDER BY t.due_date NULLS LAST, t.id LIMIT $9';
-  RETURN QUERY EXECUTE sql USING assignee, status, site, due_from, due_to, search, after_due, after_id, page_size;
+  IF search IS NULL THEN
+    RETURN QUERY EXECUTE sql || ' ORDER BY t.due_date NULLS LAST, t.id LIMIT $9'
+      USING assignee, status, site, due_from, due_to, search, after_due, after_id, page_size;
+    RETURN;
+  END IF;
+  -- frequent words: a full page among the first 2,000 candidates in page order
+  EXECUTE 'SELECT array(SELECT c::tasks_app.tasks FROM (' || sql
+       || ' ORDER BY t.due_date NULLS LAST, t.id LIMIT 2000) c'
+       || ' WHERE c.search @@ websearch_to_tsquery(''simple'', $6) ORDER BY c.due_date NULLS LAST, c.id LIMIT $9)'
+    INTO page USING assignee, status, site, due_from, due_to, search, after_due, after_id, page_size;
+  IF cardinality(page) = page_size THEN
+    RETURN QUERY SELECT * FROM unnest(page);
+    RETURN;
+  END IF;
+  -- rarer words: every match through the GIN index, sorted
+  RETURN QUERY EXECUTE sql || ' AND t.search @@ websearch_to_tsquery(''simple'', $6)'
+       || ' ORDER BY t.due_date + 0 NULLS LAST, t.id + 0 LIMIT $9'
+    USING assignee, status, site, due_from, due_to, search, after_due, after_id, page_size;
 END $$;
