@@ -36,6 +36,13 @@ CREATE TABLE workflow.jobs (
   -- before 1.1, whose creator is unknown (admin-only). Last column: the
   -- 1.0 -> 1.1 upgrade adds it (src/sql/upgrade/1.0--1.1/10_jobs_owner.sql).
   owner        name,
+  -- 1.4 (src/sql/upgrade/1.3--1.4/10_controls.sql adds them, in this order):
+  -- the job's tasks are not claimed before run_at (add_tasks sets their
+  -- run_after to it at the latest); paused_at: a paused job's tasks are not
+  -- claimed (pause_job); dedupe_key: create_job's key, the id derived from it.
+  run_at       timestamptz,
+  paused_at    timestamptz,
+  dedupe_key   text,
   CHECK (total_stages BETWEEN 1 AND 10000),
   CHECK (stage BETWEEN 1 AND total_stages)
 );
@@ -68,6 +75,10 @@ CREATE TABLE workflow.stages (
   handover_by         text,
   handover_expires_at timestamptz,
   left_at           timestamptz, -- the job moved past this stage (advanced, completed or ended)
+  -- 1.4: dead tasks the stage tolerates instead of failing the job
+  -- (tolerate_dead_tasks), and how many it has tolerated so far.
+  max_dead_tasks    int         NOT NULL DEFAULT 0 CHECK (max_dead_tasks BETWEEN 0 AND 1000000),
+  dead_tasks        int         NOT NULL DEFAULT 0 CHECK (dead_tasks >= 0),
   PRIMARY KEY (job_id, stage),
   CHECK ((completed_at IS NULL) = (pending_slots > 0))
 );
@@ -112,17 +123,54 @@ CREATE TABLE workflow.tasks (
   created_at       timestamptz NOT NULL DEFAULT now(),
   updated_at       timestamptz NOT NULL DEFAULT now(),
   completed_at     timestamptz,
+  -- 1.4: claims take higher priority first; timeout: a claim's deadline
+  -- (deadline_at = claim time + timeout; past it the attempt fails);
+  -- dead_tolerated: dead, and counted as finished by its stage's fan-in
+  -- (the stage tolerates it); progress: report_progress's last report.
+  priority         int         NOT NULL DEFAULT 0,
+  timeout          interval,
+  deadline_at      timestamptz,
+  dead_tolerated   boolean     NOT NULL DEFAULT false,
+  progress         jsonb,
   PRIMARY KEY (job_id, id),
   UNIQUE (job_id, stage, task_index)
 );
 COMMENT ON TABLE workflow.tasks IS
   'One unit of work of a stage; id = job_id || '':'' || stage || '':'' || task_index.';
 
--- Claimable tasks in the order they become available: queued ones by
--- run_after (retry backoff), claimed ones by lease expiry (reclaim).
+-- Claimable tasks by priority (1.4, highest first), then in the order they become
+-- available: queued ones by run_after (run_at, retry backoff), claimed ones by
+-- lease expiry (reclaim). A claim walks the priorities present (a loose index
+-- scan) and reads each one's due entries, so tasks not due yet cost it
+-- nothing (14_engine_tasks.sql).
 CREATE INDEX tasks_claimable_idx ON workflow.tasks
-  ((CASE WHEN status = 'queued' THEN run_after ELSE lease_expires_at END))
+  (priority DESC, (CASE WHEN status = 'queued' THEN run_after ELSE lease_expires_at END))
   WHERE status IN ('queued', 'claimed');
+
+-- 1.4: the claimed tasks of a type (concurrency limits count them), the
+-- claimed tasks with a deadline (timeouts), dead tasks (workflow.dead_tasks).
+-- (task_type IS NOT NULL, always true, keeps this index out of other
+-- queries on claimed tasks: only a condition on task_type implies it.)
+CREATE INDEX tasks_claimed_type_idx ON workflow.tasks (task_type)
+  WHERE status = 'claimed' AND task_type IS NOT NULL;
+CREATE INDEX tasks_deadline_idx ON workflow.tasks (deadline_at)
+  WHERE status = 'claimed' AND deadline_at IS NOT NULL;
+CREATE INDEX tasks_dead_idx ON workflow.tasks (updated_at) WHERE status = 'failed';
+-- 1.4: finished jobs by finish time (purge_jobs).
+CREATE INDEX jobs_finished_idx ON workflow.jobs (finished_at) WHERE finished_at IS NOT NULL;
+
+-- 1.4: per task type controls (41_engine_controls.sql): a paused type is not
+-- claimed; max_claimed caps its tasks claimed at once, exactly (claims of a
+-- limited type serialise on its row).
+CREATE TABLE workflow.task_type_settings (
+  task_type   text        PRIMARY KEY,
+  paused_at   timestamptz,
+  max_claimed int         CHECK (max_claimed BETWEEN 0 AND 1000000),
+  updated_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE workflow.task_type_settings IS
+  'Per task type: paused (paused_at not NULL: claims skip the type) and max_claimed (at most that many of its '
+  'tasks claimed at once; NULL: no limit). Written by pause_task_type, resume_task_type, set_task_type_limit.';
 
 -- Stages awaiting their hand-over: complete and not yet left by the job.
 -- Few at any time (the stages being advanced), so a hand-over claim scans
@@ -134,3 +182,4 @@ SELECT pg_catalog.pg_extension_config_dump('workflow.jobs', '');
 SELECT pg_catalog.pg_extension_config_dump('workflow.stages', '');
 SELECT pg_catalog.pg_extension_config_dump('workflow.stage_slots', '');
 SELECT pg_catalog.pg_extension_config_dump('workflow.tasks', '');
+SELECT pg_catalog.pg_extension_config_dump('workflow.task_type_settings', '');

@@ -1,14 +1,15 @@
 -- Job -> Stage -> Task engine: job life cycle.
 
 CREATE OR REPLACE FUNCTION workflow.create_job(job_type text, parameters jsonb, total_stages int,
-                                    job_id text DEFAULT NULL)
+                                    job_id text DEFAULT NULL, run_at timestamptz DEFAULT NULL,
+                                    dedupe_key text DEFAULT NULL)
 RETURNS text
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  new_id text := coalesce(job_id, gen_random_uuid()::text);
+  new_id text := job_id;
 BEGIN
   PERFORM workflow._engine_check_text('job_type', job_type);
   PERFORM workflow._engine_check_not_null('parameters', parameters);
@@ -16,19 +17,45 @@ BEGIN
   IF total_stages < 1 OR total_stages > 10000 THEN
     RAISE EXCEPTION 'total_stages % is out of range 1..10000', total_stages USING ERRCODE = '22023';
   END IF;
+  IF run_at IS NOT NULL AND NOT isfinite(run_at) THEN
+    RAISE EXCEPTION 'run_at must be a finite time (got %)', run_at USING ERRCODE = '22023';
+  END IF;
+  -- 1.4: a dedupe key names the job: its id is derived from the key and the
+  -- session user, so a second submit with the key finds the first job.
+  IF dedupe_key IS NOT NULL THEN
+    PERFORM workflow._engine_check_text('dedupe_key', dedupe_key);
+    IF job_id IS NOT NULL THEN
+      RAISE EXCEPTION 'give job_id or dedupe_key, not both' USING ERRCODE = '22023';
+    END IF;
+    new_id := 'dedupe-' || md5(session_user || chr(31) || dedupe_key);
+  END IF;
+  new_id := coalesce(new_id, gen_random_uuid()::text);
   PERFORM workflow._engine_check_text('job_id', new_id);
+  IF dedupe_key IS NOT NULL THEN
+    INSERT INTO workflow.jobs (id, job_type, total_stages, parameters, owner, run_at, dedupe_key)
+    VALUES (new_id, create_job.job_type, create_job.total_stages, create_job.parameters, session_user,
+            create_job.run_at, create_job.dedupe_key)
+    ON CONFLICT (id) DO NOTHING;
+    RETURN new_id;
+  END IF;
   BEGIN
-    INSERT INTO workflow.jobs (id, job_type, total_stages, parameters, owner)
-    VALUES (new_id, create_job.job_type, create_job.total_stages, create_job.parameters, session_user);
+    INSERT INTO workflow.jobs (id, job_type, total_stages, parameters, owner, run_at)
+    VALUES (new_id, create_job.job_type, create_job.total_stages, create_job.parameters, session_user,
+            create_job.run_at);
   EXCEPTION WHEN unique_violation THEN
     RAISE EXCEPTION 'job % already exists', quote_literal(new_id) USING ERRCODE = '23505';
   END;
   RETURN new_id;
 END;
 $$;
-COMMENT ON FUNCTION workflow.create_job(text, jsonb, int, text) IS
+COMMENT ON FUNCTION workflow.create_job(text, jsonb, int, text, timestamptz, text) IS
   'Creates a pending job at stage 1 of total_stages (1..10000), owned by the session user; returns its id '
-  '(a UUID unless job_id is given). 23505 when job_id exists.';
+  '(a UUID unless job_id is given). 23505 when job_id exists. run_at: its tasks are not claimed before then. '
+  'dedupe_key (instead of job_id): the id is derived from the key and the session user, and a second call with '
+  'the same key returns the existing job''s id and writes nothing (until that job is purged).';
+REVOKE EXECUTE ON FUNCTION workflow.create_job(text, jsonb, int, text, timestamptz, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION workflow.create_job(text, jsonb, int, text, timestamptz, text)
+  TO workflow_producer, workflow_admin;
 
 CREATE OR REPLACE FUNCTION workflow.cancel_job(job_id text, reason text DEFAULT NULL)
 RETURNS boolean

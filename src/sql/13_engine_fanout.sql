@@ -38,7 +38,9 @@ REVOKE EXECUTE ON FUNCTION workflow._engine_analyze_new_tasks_table() FROM PUBLI
 
 CREATE OR REPLACE FUNCTION workflow.add_tasks(job_id text, stage int, task_type text, parameters jsonb[],
                                    seal boolean DEFAULT true, first_index int DEFAULT 0,
-                                   max_retries int DEFAULT 3, slot_count int DEFAULT 64)
+                                   max_retries int DEFAULT 3, slot_count int DEFAULT 64,
+                                   run_at timestamptz DEFAULT NULL, priority int DEFAULT 0,
+                                   timeout interval DEFAULT NULL)
 RETURNS int
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -53,6 +55,7 @@ DECLARE
   pending_after int;
   -- Not inside the UPDATE's CASE: Citus refuses non-IMMUTABLE functions there.
   ts timestamptz := now();
+  first_run timestamptz;
 BEGIN
   PERFORM workflow._engine_check_text('job_id', add_tasks.job_id);
   PERFORM workflow._engine_check_text('task_type', add_tasks.task_type);
@@ -61,6 +64,13 @@ BEGIN
   PERFORM workflow._engine_check_not_null('first_index', first_index);
   PERFORM workflow._engine_check_not_null('max_retries', add_tasks.max_retries);
   PERFORM workflow._engine_check_not_null('slot_count', add_tasks.slot_count);
+  PERFORM workflow._engine_check_not_null('priority', add_tasks.priority);
+  IF add_tasks.run_at IS NOT NULL AND NOT isfinite(add_tasks.run_at) THEN
+    RAISE EXCEPTION 'run_at must be a finite time (got %)', add_tasks.run_at USING ERRCODE = '22023';
+  END IF;
+  IF add_tasks.timeout IS NOT NULL THEN
+    PERFORM workflow._engine_check_lease('timeout', add_tasks.timeout);
+  END IF;
   IF array_ndims(add_tasks.parameters) IS DISTINCT FROM 1 THEN
     RAISE EXCEPTION 'parameters must be a non-empty one-dimensional array (got % dimensions)',
       coalesce(array_ndims(add_tasks.parameters), 0) USING ERRCODE = '22023',
@@ -108,13 +118,16 @@ BEGIN
   ON CONFLICT ON CONSTRAINT stages_pkey DO NOTHING;
   SELECT s.slot_count INTO k FROM workflow.stages s
    WHERE s.job_id = add_tasks.job_id AND s.stage = add_tasks.stage;
+  -- Not claimed before the job's run_at nor the call's (greatest skips NULLs).
+  first_run := greatest(ts, j.run_at, add_tasks.run_at);
 
   WITH ins AS (
     INSERT INTO workflow.tasks AS t
-      (id, job_id, task_type, stage, task_index, slot, parameters, max_retries)
+      (id, job_id, task_type, stage, task_index, slot, parameters, max_retries, run_after, priority, timeout)
     SELECT add_tasks.job_id || ':' || add_tasks.stage || ':' || (first_index + p.ord - 1),
            add_tasks.job_id, add_tasks.task_type, add_tasks.stage, first_index + p.ord - 1,
-           (first_index + p.ord - 1) % k, p.params, add_tasks.max_retries
+           (first_index + p.ord - 1) % k, p.params, add_tasks.max_retries, first_run, add_tasks.priority,
+           add_tasks.timeout
       FROM unnest(add_tasks.parameters) WITH ORDINALITY AS p(params, ord)
      ORDER BY p.ord
     ON CONFLICT DO NOTHING
@@ -161,7 +174,7 @@ BEGIN
   RETURN inserted;
 END;
 $$;
-COMMENT ON FUNCTION workflow.add_tasks(text, int, text, jsonb[], boolean, int, int, int) IS
+COMMENT ON FUNCTION workflow.add_tasks(text, int, text, jsonb[], boolean, int, int, int, timestamptz, int, interval) IS
   'Fans stage out into one queued task per element of parameters (task_index = first_index + position - 1, '
   'id = job_id:stage:task_index), in one statement; returns the number of tasks inserted (existing indices '
   'are skipped). seal (default true) closes the stage: no task can be added after (55000). Several calls with '
@@ -169,7 +182,13 @@ COMMENT ON FUNCTION workflow.add_tasks(text, int, text, jsonb[], boolean, int, i
   'shards when the stage is created (default 64: a completion takes its unit from any counter no other '
   'transaction holds, and holds it to commit, so a stage needs about as many as transactions completing its '
   'tasks at once; remaining_tasks reads all of them). 42501 unless the session user owns the job or is a member of '
-  'workflow_admin, or is a member of workflow_worker and stage is the next one (2 .. the job''s stage + 1).';
+  'workflow_admin, or is a member of workflow_worker and stage is the next one (2 .. the job''s stage + 1). '
+  '1.4: run_at: not claimed before then (nor before the job''s run_at); priority: claims take higher first; '
+  'timeout ((0, 7 days]): each claim''s deadline, past which the attempt fails.';
+REVOKE EXECUTE ON FUNCTION workflow.add_tasks(text, int, text, jsonb[], boolean, int, int, int, timestamptz, int, interval)
+  FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION workflow.add_tasks(text, int, text, jsonb[], boolean, int, int, int, timestamptz, int, interval)
+  TO workflow_producer, workflow_worker, workflow_admin;
 
 CREATE OR REPLACE FUNCTION workflow.seal_stage(job_id text, stage int)
 RETURNS boolean

@@ -7,8 +7,18 @@ CREATE OR REPLACE FUNCTION workflow.claim_tasks(worker text, max_tasks int DEFAU
 RETURNS SETOF workflow.tasks
 LANGUAGE plpgsql
 SECURITY DEFINER
+-- One plan per session (generic): its shape is fixed by the query (the
+-- claim index, in order, under the LIMIT), and planning it at every call
+-- would cost more than the claim itself; never JIT-compiled.
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+SET jit = off
 AS $$
+DECLARE
+  excluded text[];   -- paused types (and types limited to 0)
+  limited text[];    -- types with a concurrency limit
+  timed_out boolean; -- a claimed task's deadline has passed
+  prios int[];       -- the priorities of queued and claimed tasks, highest first
 BEGIN
   PERFORM workflow._engine_check_text('worker', worker);
   PERFORM workflow._engine_check_not_null('max_tasks', max_tasks);
@@ -26,35 +36,77 @@ BEGIN
     END IF;
   END IF;
 
+  -- 1.4: one statement reads the task type controls (a small table, usually
+  -- empty), probes the deadline index (empty unless tasks have timeouts) and
+  -- walks the priorities present in the claim index from the highest, one
+  -- index probe each (a loose index scan): O(log n) per priority present.
+  SELECT coalesce(array_agg(s.task_type) FILTER (WHERE s.paused_at IS NOT NULL OR s.max_claimed = 0), '{}'),
+         coalesce(array_agg(s.task_type) FILTER (WHERE s.paused_at IS NULL AND s.max_claimed > 0), '{}'),
+         coalesce((SELECT x.deadline_at FROM workflow.tasks x  -- the deadline index's first entry
+                    WHERE x.status = 'claimed' AND x.deadline_at IS NOT NULL
+                    ORDER BY x.deadline_at LIMIT 1) <= now(), false),
+         ARRAY(WITH RECURSIVE prio AS (
+                 (SELECT t.priority AS p FROM workflow.tasks t
+                   WHERE t.status IN ('queued', 'claimed') ORDER BY t.priority DESC LIMIT 1)
+                 UNION ALL
+                 SELECT (SELECT t.priority FROM workflow.tasks t
+                          WHERE t.status IN ('queued', 'claimed') AND t.priority < prio.p
+                          ORDER BY t.priority DESC LIMIT 1)
+                   FROM prio WHERE prio.p IS NOT NULL)
+               SELECT prio.p FROM prio WHERE prio.p IS NOT NULL)
+    INTO excluded, limited, timed_out, prios
+    FROM workflow.task_type_settings s;
+  IF timed_out THEN
+    PERFORM workflow._engine_expire_timeouts(100);
+  END IF;
+
   -- On a Citus cluster a multi-shard FOR UPDATE is refused: claim job by job
   -- (19_engine_citus.sql).
   IF workflow._engine_citus_table('workflow.tasks') THEN
-    RETURN QUERY SELECT * FROM workflow._engine_claim_tasks_distributed(worker, max_tasks, task_types, lease);
+    RETURN QUERY SELECT * FROM workflow._engine_claim_tasks_distributed(worker, max_tasks, task_types, lease,
+                                                                        excluded, limited);
+    RETURN;
+  END IF;
+  IF cardinality(prios) = 0 THEN
+    RETURN;  -- nothing queued or claimed
+  END IF;
+
+  -- A type with a concurrency limit in reach: the exact path (41_engine_controls.sql).
+  IF cardinality(limited) > 0 AND (task_types IS NULL OR task_types && limited) THEN
+    RETURN QUERY SELECT * FROM workflow._engine_claim_limited(worker, max_tasks, task_types, lease,
+                                                              excluded, limited, prios);
     RETURN;
   END IF;
 
   -- One statement: queued tasks whose run_after has come and claimed tasks
-  -- whose lease expired, oldest first, of jobs still running; SKIP LOCKED so
-  -- concurrent claimers never wait for or get the same task.
+  -- whose lease expired (before their deadline), highest priority first, then
+  -- oldest, of jobs still running and not paused; SKIP LOCKED so concurrent
+  -- claimers never wait for or get the same task. The claim index is read in
+  -- its order, (priority DESC, due), one range per priority present, each
+  -- ending at its first task not due: what waits for later costs nothing.
   RETURN QUERY
   WITH picked AS (
     SELECT t.job_id, t.id
       FROM workflow.tasks t
-     WHERE t.status IN ('queued', 'claimed')
+     WHERE t.status IN ('queued', 'claimed') AND t.priority = ANY (prios)
        AND (CASE WHEN t.status = 'queued' THEN t.run_after ELSE t.lease_expires_at END) <= now()
        AND (task_types IS NULL OR t.task_type = ANY (task_types))
+       AND t.task_type <> ALL (excluded)
+       AND (t.status = 'queued' OR t.deadline_at IS NULL OR t.deadline_at > now())
        -- Only once the job has reached the task's stage: a stage fanned out
        -- before the advance into it has committed waits for that advance.
+       -- (OFFSET 0: a subplan per candidate, never a join that the planner
+       -- could start from the jobs.)
        AND EXISTS (SELECT 1 FROM workflow.jobs j
                     WHERE j.id = t.job_id AND j.status IN ('pending', 'running')
-                      AND j.stage >= t.stage)
-     ORDER BY (CASE WHEN t.status = 'queued' THEN t.run_after ELSE t.lease_expires_at END)
+                      AND j.stage >= t.stage AND j.paused_at IS NULL OFFSET 0)
+     ORDER BY t.priority DESC, (CASE WHEN t.status = 'queued' THEN t.run_after ELSE t.lease_expires_at END)
      LIMIT max_tasks
        FOR UPDATE OF t SKIP LOCKED
   )
   UPDATE workflow.tasks t
      SET status = 'claimed', claimed_by = worker, heartbeat = now(),
-         lease_expires_at = now() + lease, updated_at = now()
+         lease_expires_at = now() + lease, deadline_at = now() + t.timeout, updated_at = now()
     FROM picked
    WHERE t.job_id = picked.job_id AND t.id = picked.id
   RETURNING t.*;
@@ -62,9 +114,12 @@ END;
 $$;
 COMMENT ON FUNCTION workflow.claim_tasks(text, int, text[], interval) IS
   'Claims up to max_tasks (1..10000) runnable tasks for worker, optionally only of task_types, for lease: '
-  'queued tasks whose run_after has passed and claimed tasks whose lease expired, of pending/running jobs. '
-  'One statement, FOR UPDATE SKIP LOCKED. Returns the claimed rows. On a Citus cluster (workflow.distribute()) '
-  'the jobs of the oldest runnable tasks are read over every shard first, then each job''s tasks are claimed '
+  'queued tasks whose run_after has passed and claimed tasks whose lease expired (before their deadline), of '
+  'pending/running jobs that are not paused, of task types that are not paused; highest priority first, then '
+  'oldest. A type with a concurrency limit (set_task_type_limit) never has more than its limit claimed at once. '
+  'Sets deadline_at = now() + the task''s timeout; first fails the attempts whose deadline has passed. '
+  'FOR UPDATE SKIP LOCKED. Returns the claimed rows. On a Citus cluster (workflow.distribute()) '
+  'the jobs of the best runnable tasks are read over every shard first, then each job''s tasks are claimed '
   'on the node that holds it (FOR UPDATE SKIP LOCKED there).';
 
 CREATE OR REPLACE FUNCTION workflow.heartbeat_task(task_id text, job_id text, worker text,
@@ -85,7 +140,8 @@ BEGIN
   UPDATE workflow.tasks t
      SET heartbeat = now(), lease_expires_at = now() + lease, updated_at = now()
    WHERE t.job_id = heartbeat_task.job_id AND t.id = heartbeat_task.task_id
-     AND t.status = 'claimed' AND t.claimed_by = worker;
+     AND t.status = 'claimed' AND t.claimed_by = worker
+     AND (t.deadline_at IS NULL OR t.deadline_at > now());
   IF FOUND THEN
     RETURN true;
   END IF;
@@ -96,7 +152,9 @@ BEGIN
       USING ERRCODE = 'P0002';
   END IF;
   IF holder IS NOT DISTINCT FROM worker THEN
-    RETURN false;  -- this worker finished it (completed, failed, or cancelled with its job): stop
+    -- this worker finished it (completed, failed, or cancelled with its
+    -- job), or its deadline has passed (the attempt fails): stop
+    RETURN false;
   END IF;
   RAISE EXCEPTION 'task % is %, not claimed by worker %', quote_literal(task_id),
     CASE WHEN t_status = 'claimed' THEN 'claimed by another worker' ELSE t_status END, quote_literal(worker)
@@ -108,7 +166,8 @@ END;
 $$;
 COMMENT ON FUNCTION workflow.heartbeat_task(text, text, text, interval) IS
   'Extends the lease of a task claimed by worker to now() + lease (at most 7 days ahead) and returns true. '
-  'false (nothing written) when this worker finished the task itself (completed, failed, cancelled with its job). '
+  'false (nothing written) when this worker finished the task itself (completed, failed, cancelled with its job) '
+  'or the task''s deadline (claim time + timeout) has passed. '
   '55000 (nothing written) when the worker does not hold it: another worker claimed or finished it after the '
   'lease expired, or it is queued. P0002 when the task is unknown.';
 
@@ -123,6 +182,40 @@ COMMENT ON FUNCTION workflow.retry_delay(int, interval, interval, boolean) IS
   'Backoff before retry number attempt: base * 2^(attempt-1), at most cap; with jitter a uniform '
   'point in [delay/2, delay].';
 
+-- One failed attempt of task t (fail_task, and a claim's deadline passing:
+-- 42_engine_timeouts.sql). The caller holds the job row (FOR NO KEY UPDATE)
+-- and the task row: lock order job -> task. Retryable with retries left:
+-- queued again after the backoff. Otherwise the task is dead
+-- (_engine_task_died: its stage tolerates it, or the job fails).
+CREATE OR REPLACE FUNCTION workflow._engine_fail_attempt(t workflow.tasks, error text, retryable boolean,
+                                                        backoff_base interval, backoff_cap interval,
+                                                        worker text)
+RETURNS TABLE(will_retry boolean, retry_at timestamptz, job_failed boolean)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  retry_time timestamptz;
+BEGIN
+  IF retryable AND t.retry_count < t.max_retries THEN
+    retry_time := now() + workflow.retry_delay(t.retry_count + 1, backoff_base, backoff_cap);
+    UPDATE workflow.tasks x
+       SET status = 'queued', retry_count = x.retry_count + 1, run_after = retry_time,
+           claimed_by = worker, lease_expires_at = NULL, deadline_at = NULL, last_error = error,
+           updated_at = now()
+     WHERE x.job_id = t.job_id AND x.id = t.id;
+    RETURN QUERY SELECT true, retry_time, false;
+    RETURN;
+  END IF;
+  RETURN QUERY SELECT false, NULL::timestamptz, NOT workflow._engine_task_died(t, error, worker);
+END;
+$$;
+COMMENT ON FUNCTION workflow._engine_fail_attempt(workflow.tasks, text, boolean, interval, interval, text) IS
+  'Internal (fail_task, timeouts): records one failed attempt of a locked task: queued again after the backoff '
+  'while retryable with retries left, else dead (_engine_task_died).';
+REVOKE EXECUTE ON FUNCTION workflow._engine_fail_attempt(workflow.tasks, text, boolean, interval, interval, text)
+  FROM PUBLIC;
+
 CREATE OR REPLACE FUNCTION workflow.fail_task(task_id text, job_id text, error text, retryable boolean DEFAULT true,
                                    backoff_base interval DEFAULT '2 seconds',
                                    backoff_cap interval DEFAULT '1 hour',
@@ -134,7 +227,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   t workflow.tasks;
-  retry_time timestamptz;
 BEGIN
   PERFORM workflow._engine_check_text('task_id', task_id, 300);
   PERFORM workflow._engine_check_not_null('error', error);
@@ -186,28 +278,14 @@ BEGIN
       USING ERRCODE = '55000';
   END IF;
 
-  IF retryable AND t.retry_count < t.max_retries THEN
-    retry_time := now() + workflow.retry_delay(t.retry_count + 1, backoff_base, backoff_cap);
-    UPDATE workflow.tasks x
-       SET status = 'queued', retry_count = x.retry_count + 1, run_after = retry_time,
-           claimed_by = fail_task.worker, lease_expires_at = NULL, last_error = error, updated_at = now()
-     WHERE x.job_id = fail_task.job_id AND x.id = fail_task.task_id;
-    RETURN QUERY SELECT true, retry_time, false;
-    RETURN;
-  END IF;
-
-  UPDATE workflow.tasks x
-     SET status = 'failed', last_error = error, claimed_by = fail_task.worker, lease_expires_at = NULL,
-         updated_at = now()
-   WHERE x.job_id = fail_task.job_id AND x.id = fail_task.task_id;
-  PERFORM workflow._engine_end_job(fail_task.job_id, 'failed',
-    format('task %s failed: %s', task_id, error));
-  RETURN QUERY SELECT false, NULL::timestamptz, true;
+  RETURN QUERY SELECT * FROM workflow._engine_fail_attempt(t, error, retryable, backoff_base, backoff_cap,
+                                                           fail_task.worker);
 END;
 $$;
 COMMENT ON FUNCTION workflow.fail_task(text, text, text, boolean, interval, interval, text) IS
   'Records a failed attempt. Retryable and retry_count < max_retries: the task is queued again after '
-  'retry_delay(retry_count + 1) (exponential, jittered). Otherwise the task is dead (failed), the job fails, '
+  'retry_delay(retry_count + 1) (exponential, jittered). Otherwise the task is dead (failed): when its stage '
+  'tolerates another dead task (tolerate_dead_tasks) it counts as finished for the stage, else the job fails, '
   'its unfinished tasks are cancelled and workflow_job_complete is notified. With worker, only a task claimed '
   'by that worker fails; the failure keeps claimed_by = worker, so the worker''s own repeat (task queued again '
   'or failed by it) writes nothing and answers the task''s state and the attempt counts once; a task claimed or '

@@ -72,8 +72,8 @@ BEGIN
   RETURN NEXT;
 
   FOREACH fn IN ARRAY ARRAY[
-      'workflow.create_job(text,jsonb,integer,text)',
-      'workflow.add_tasks(text,integer,text,jsonb[],boolean,integer,integer,integer)',
+      'workflow.create_job(text,jsonb,integer,text,timestamp with time zone,text)',
+      'workflow.add_tasks(text,integer,text,jsonb[],boolean,integer,integer,integer,timestamp with time zone,integer,interval)',
       'workflow.seal_stage(text,integer)',
       'workflow.claim_tasks(text,integer,text[],interval)',
       'workflow.heartbeat_task(text,text,text,interval)',
@@ -87,7 +87,18 @@ BEGIN
       'workflow.check_invariants(text)',
       'workflow.claim_stage_handovers(text,integer,interval)',
       'workflow.set_handover_lease(text,interval)',
-      'workflow.set_job_owner(text,name)'] LOOP
+      'workflow.set_job_owner(text,name)',
+      'workflow.tolerate_dead_tasks(text,integer,integer)',
+      'workflow.retry_task(text,text)',
+      'workflow.retry_job(text)',
+      'workflow.pause_task_type(text)',
+      'workflow.resume_task_type(text)',
+      'workflow.set_task_type_limit(text,integer)',
+      'workflow.pause_job(text)',
+      'workflow.resume_job(text)',
+      'workflow.expire_timed_out_tasks(integer)',
+      'workflow.purge_jobs(interval,text[],integer)',
+      'workflow.report_progress(text,text,jsonb,text)'] LOOP
     check_name := 'function ' || fn;
     SELECT CASE WHEN p.oid IS NULL THEN 'missing'
                 WHEN p.prosecdef AND NOT coalesce(p.proconfig::text[] @> ARRAY['search_path=pg_catalog, pg_temp'], false)
@@ -143,17 +154,21 @@ BEGIN
            || coalesce(c.remaining::text, 'nothing') || ' but ' || coalesce(u.unfinished, 0)
            || ' unfinished tasks' AS what
       FROM (SELECT job_id, stage, sum(remaining) AS remaining FROM sl GROUP BY job_id, stage) c
-      FULL JOIN (SELECT job_id, stage, count(*) FILTER (WHERE status <> 'completed') AS unfinished
+      FULL JOIN (SELECT job_id, stage,
+                        count(*) FILTER (WHERE status <> 'completed' AND NOT dead_tolerated) AS unfinished
                    FROM t GROUP BY job_id, stage) u USING (job_id, stage)
      WHERE coalesce(c.remaining, 0) <> coalesce(u.unfinished, 0)
   ), stage_facts AS (
     SELECT s.*, coalesce(a.nonzero_slots, 0) AS nonzero_slots,
-           coalesce(b.n_tasks, 0) AS n_tasks, coalesce(b.n_unfinished, 0) AS n_unfinished
+           coalesce(b.n_tasks, 0) AS n_tasks, coalesce(b.n_unfinished, 0) AS n_unfinished,
+           coalesce(b.n_tolerated, 0) AS n_tolerated
       FROM s
       LEFT JOIN (SELECT job_id, stage, count(*) FILTER (WHERE remaining > 0) AS nonzero_slots
                    FROM sl GROUP BY job_id, stage) a USING (job_id, stage)
       LEFT JOIN (SELECT job_id, stage, count(*) AS n_tasks,
-                        count(*) FILTER (WHERE status <> 'completed') AS n_unfinished
+                        -- 1.4: a dead task its stage tolerates counts as finished
+                        count(*) FILTER (WHERE status <> 'completed' AND NOT dead_tolerated) AS n_unfinished,
+                        count(*) FILTER (WHERE dead_tolerated) AS n_tolerated
                    FROM t GROUP BY job_id, stage) b USING (job_id, stage)
   ), pending_bad AS (
     SELECT job_id || ':' || stage || ' pending_slots ' || pending_slots || ' but '
@@ -176,7 +191,7 @@ BEGIN
      WHERE (f.completed_at IS NOT NULL)
              <> ((f.completed_by_task IS NOT NULL) <> f.completed_by_seal)
         OR (f.completed_by_task IS NOT NULL
-            AND (ct.id IS NULL OR ct.stage <> f.stage OR ct.status <> 'completed'))
+            AND (ct.id IS NULL OR ct.stage <> f.stage OR (ct.status <> 'completed' AND NOT ct.dead_tolerated)))
   ), orphan_bad AS (
     SELECT t.id AS what FROM t
      WHERE NOT EXISTS (SELECT 1 FROM s WHERE s.job_id = t.job_id AND s.stage = t.stage)
@@ -185,6 +200,11 @@ BEGIN
      WHERE t.id <> t.job_id || ':' || t.stage || ':' || t.task_index
         OR t.slot <> t.task_index % s.slot_count
         OR (t.status = 'completed') <> (t.completed_at IS NOT NULL)
+        OR (t.dead_tolerated AND t.status <> 'failed')
+  ), tolerated_bad AS (
+    SELECT job_id || ':' || stage || ' dead_tasks ' || dead_tasks || ' but ' || n_tolerated
+           || ' tolerated dead tasks, at most ' || max_dead_tasks AS what
+      FROM stage_facts WHERE dead_tasks <> n_tolerated OR dead_tasks > max_dead_tasks
   ), job_bad AS (
     SELECT j.id AS what FROM workflow.jobs j
      WHERE (job_id_param IS NULL OR j.id = job_id_param)
@@ -213,6 +233,7 @@ BEGIN
     UNION ALL SELECT 'task id, slot and completed_at consistent', what FROM task_bad
     UNION ALL SELECT 'completed job has its last stage complete', what FROM job_bad
     UNION ALL SELECT 'stuck jobs', what FROM stuck_bad
+    UNION ALL SELECT 'tolerated dead tasks counted', what FROM tolerated_bad
   )
   SELECT c.check_name, c.what FROM checks c;
 END;
@@ -262,7 +283,8 @@ BEGIN
            ('every task has its stage row', 6),
            ('task id, slot and completed_at consistent', 7),
            ('completed job has its last stage complete', 8),
-           ('stuck jobs', 9)
+           ('stuck jobs', 9),
+           ('tolerated dead tasks counted', 10)
   )
   SELECT n.check_name, count(c.what) = 0,
          CASE WHEN count(c.what) = 0 THEN 'ok'

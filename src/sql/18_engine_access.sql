@@ -17,7 +17,9 @@
 --   workflow_admin     all of them on any job, check_invariants, set_job_owner
 -- Tables: SELECT only (every write goes through the functions), filtered by
 -- row-level security: a producer reads its own jobs and their stages and
--- tasks; workers and admins read every row. The functions are owned by the
+-- tasks; workers and admins read every row.
+-- 1.4: create_job and add_tasks (new signatures) and the functions of the
+-- 4x_engine_*.sql files are granted in their own files. The functions are owned by the
 -- tables' owner, which RLS does not apply to (no FORCE): the claim and
 -- complete paths pay nothing for the policies.
 
@@ -41,9 +43,7 @@ REVOKE EXECUTE ON FUNCTION
   FROM PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION
-  workflow.create_job(text, jsonb, int, text),
   workflow.cancel_job(text, text),
-  workflow.add_tasks(text, int, text, jsonb[], boolean, int, int, int),
   workflow.seal_stage(text, int),
   workflow.job_progress(text),
   workflow.advance_job_stage(text, int, int, jsonb),
@@ -61,9 +61,7 @@ REVOKE EXECUTE ON FUNCTION
 
 -- Producers (on their own jobs; the functions check the owner).
 GRANT EXECUTE ON FUNCTION
-  workflow.create_job(text, jsonb, int, text),
   workflow.cancel_job(text, text),
-  workflow.add_tasks(text, int, text, jsonb[], boolean, int, int, int),
   workflow.seal_stage(text, int),
   workflow.job_progress(text),
   workflow.advance_job_stage(text, int, int, jsonb),
@@ -82,15 +80,12 @@ GRANT EXECUTE ON FUNCTION
   workflow.advance_job_stage(text, int, int, jsonb),
   workflow.check_job_completion(text),
   workflow.job_progress(text),
-  workflow.add_tasks(text, int, text, jsonb[], boolean, int, int, int),
   workflow.seal_stage(text, int)
   TO workflow_worker;
 
 -- Administrators: every engine function (also through producer and worker).
 GRANT EXECUTE ON FUNCTION
-  workflow.create_job(text, jsonb, int, text),
   workflow.cancel_job(text, text),
-  workflow.add_tasks(text, int, text, jsonb[], boolean, int, int, int),
   workflow.seal_stage(text, int),
   workflow.job_progress(text),
   workflow.advance_job_stage(text, int, int, jsonb),

@@ -38,7 +38,8 @@ COMMENT ON FUNCTION workflow._engine_citus_table(text) IS
 -- job's stage is read first: it only grows, so a task of a later stage than
 -- the one read is never claimed too early.
 CREATE OR REPLACE FUNCTION workflow._engine_claim_job_tasks(job text, worker text, max_tasks int,
-                                                           task_types text[], lease interval)
+                                                           task_types text[], lease interval,
+                                                           excluded text[])
 RETURNS SETOF workflow.tasks
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -49,7 +50,7 @@ DECLARE
   task_id text;
 BEGIN
   SELECT j.stage INTO job_stage FROM workflow.jobs j
-   WHERE j.id = job AND j.status IN ('pending', 'running');
+   WHERE j.id = job AND j.status IN ('pending', 'running') AND j.paused_at IS NULL;
   IF NOT FOUND THEN
     RETURN;
   END IF;
@@ -58,7 +59,9 @@ BEGIN
      WHERE t.job_id = job AND t.status IN ('queued', 'claimed') AND t.stage <= job_stage
        AND (CASE WHEN t.status = 'queued' THEN t.run_after ELSE t.lease_expires_at END) <= now()
        AND (task_types IS NULL OR t.task_type = ANY (task_types))
-     ORDER BY (CASE WHEN t.status = 'queued' THEN t.run_after ELSE t.lease_expires_at END)
+       AND t.task_type <> ALL (excluded)
+       AND (t.status = 'queued' OR t.deadline_at IS NULL OR t.deadline_at > now())
+     ORDER BY t.priority DESC, (CASE WHEN t.status = 'queued' THEN t.run_after ELSE t.lease_expires_at END)
      LIMIT max_tasks
        FOR UPDATE SKIP LOCKED
   LOOP
@@ -70,18 +73,20 @@ BEGIN
   RETURN QUERY
   UPDATE workflow.tasks t
      SET status = 'claimed', claimed_by = worker, heartbeat = now(),
-         lease_expires_at = now() + lease, updated_at = now()
+         lease_expires_at = now() + lease, deadline_at = now() + t.timeout, updated_at = now()
    WHERE t.job_id = job AND t.id = ANY (picked) AND t.status IN ('queued', 'claimed')
   RETURNING t.*;
 END;
 $$;
-COMMENT ON FUNCTION workflow._engine_claim_job_tasks(text, text, int, text[], interval) IS
+COMMENT ON FUNCTION workflow._engine_claim_job_tasks(text, text, int, text[], interval, text[]) IS
   'Internal (claim_tasks on a Citus cluster): claims up to max_tasks runnable tasks of one job with router '
-  'statements, FOR UPDATE SKIP LOCKED.';
+  'statements, FOR UPDATE SKIP LOCKED, highest priority first.';
 
--- claim_tasks on a cluster (arguments checked by claim_tasks).
-CREATE OR REPLACE FUNCTION workflow._engine_claim_tasks_distributed(worker text, max_tasks int,
-                                                                   task_types text[], lease interval)
+-- The jobs of the best runnable tasks (of jobs running at or past the
+-- task's stage, not paused), over every shard, and a claim in each of them.
+CREATE OR REPLACE FUNCTION workflow._engine_claim_jobs_distributed(worker text, max_tasks int,
+                                                                  task_types text[], lease interval,
+                                                                  excluded text[])
 RETURNS SETOF workflow.tasks
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -91,37 +96,80 @@ DECLARE
   claimed int := 0;
   n int;
 BEGIN
-  -- The jobs of the oldest runnable tasks (of jobs running at or past the
-  -- task's stage), over every shard: each shard reads its claim index, no
-  -- lock; oldest first, the same order as on one node, so no node's jobs
-  -- wait behind another's. More tasks than asked for are read, so that a
-  -- job whose tasks other claimers hold (SKIP LOCKED) leaves others to try.
+  -- Each shard reads its claim index, no lock; best first, the same order
+  -- as on one node, so no node's jobs wait behind another's. More tasks than
+  -- asked for are read, so that a job whose tasks other claimers hold (SKIP
+  -- LOCKED) leaves others to try.
   FOR job IN
     SELECT c.job_id FROM (
-      SELECT t.job_id,
+      SELECT t.job_id, t.priority,
              (CASE WHEN t.status = 'queued' THEN t.run_after ELSE t.lease_expires_at END) AS due
         FROM workflow.tasks t
         JOIN workflow.jobs j ON j.id = t.job_id
        WHERE t.status IN ('queued', 'claimed')
          AND (CASE WHEN t.status = 'queued' THEN t.run_after ELSE t.lease_expires_at END) <= now()
          AND (task_types IS NULL OR t.task_type = ANY (task_types))
-         AND j.status IN ('pending', 'running') AND j.stage >= t.stage
-       ORDER BY due
+         AND t.task_type <> ALL (excluded)
+         AND (t.status = 'queued' OR t.deadline_at IS NULL OR t.deadline_at > now())
+         AND j.status IN ('pending', 'running') AND j.stage >= t.stage AND j.paused_at IS NULL
+       ORDER BY t.priority DESC, due
        LIMIT 4 * max_tasks + 16) c
      GROUP BY c.job_id
-     ORDER BY min(c.due)
+     ORDER BY max(c.priority) DESC, min(c.due)
   LOOP
     RETURN QUERY SELECT * FROM workflow._engine_claim_job_tasks(job, worker, max_tasks - claimed,
-                                                                task_types, lease);
+                                                                task_types, lease, excluded);
     GET DIAGNOSTICS n = ROW_COUNT;
     claimed := claimed + n;
     EXIT WHEN claimed >= max_tasks;
   END LOOP;
 END;
 $$;
-COMMENT ON FUNCTION workflow._engine_claim_tasks_distributed(text, int, text[], interval) IS
-  'Internal (claim_tasks on a Citus cluster): the jobs of the oldest runnable tasks read over every shard '
+COMMENT ON FUNCTION workflow._engine_claim_jobs_distributed(text, int, text[], interval, text[]) IS
+  'Internal (claim_tasks on a Citus cluster): the jobs of the best runnable tasks read over every shard '
   'without locks, then each job''s tasks claimed with router statements (_engine_claim_job_tasks).';
+
+-- claim_tasks on a cluster (arguments checked by claim_tasks). Types with a
+-- concurrency limit in reach first, one at a time in name order: its
+-- settings row (local to the coordinator) locked, its claimed tasks counted
+-- over every shard, at most the room left claimed. Then the other types.
+CREATE OR REPLACE FUNCTION workflow._engine_claim_tasks_distributed(worker text, max_tasks int,
+                                                                   task_types text[], lease interval,
+                                                                   excluded text[], limited text[])
+RETURNS SETOF workflow.tasks
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  typ text;
+  cap int;
+  room int;
+  claimed int := 0;
+  n int;
+BEGIN
+  FOR typ IN SELECT u.typ FROM unnest(limited) AS u(typ)
+              WHERE task_types IS NULL OR u.typ = ANY (task_types) ORDER BY 1 LOOP
+    EXIT WHEN claimed >= max_tasks;
+    SELECT s.max_claimed INTO cap FROM workflow.task_type_settings s
+     WHERE s.task_type = typ AND s.paused_at IS NULL FOR UPDATE;
+    CONTINUE WHEN NOT FOUND OR cap IS NULL;
+    room := cap - (SELECT count(*) FROM workflow.tasks x WHERE x.task_type = typ AND x.status = 'claimed')::int;
+    CONTINUE WHEN room <= 0;
+    RETURN QUERY SELECT * FROM workflow._engine_claim_jobs_distributed(worker, least(room, max_tasks - claimed),
+                                                                       ARRAY[typ], lease, excluded);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    claimed := claimed + n;
+  END LOOP;
+  IF claimed < max_tasks THEN
+    RETURN QUERY SELECT * FROM workflow._engine_claim_jobs_distributed(worker, max_tasks - claimed, task_types,
+                                                                       lease, excluded || limited);
+  END IF;
+END;
+$$;
+COMMENT ON FUNCTION workflow._engine_claim_tasks_distributed(text, int, text[], interval, text[], text[]) IS
+  'Internal (claim_tasks on a Citus cluster): limited task types first, each under its settings row''s lock and '
+  'within its room, then the others (_engine_claim_jobs_distributed). A lease that expired counts against its '
+  'type''s room here.';
 
 -- claim_stage_handovers on a cluster (arguments checked by the caller): the
 -- candidate stages read over every shard without locks, then each one
@@ -202,6 +250,9 @@ BEGIN
   -- remaining policies are for workers and admins); job_progress serves them.
   DROP POLICY IF EXISTS stages_owner_reads ON workflow.stages;
   DROP POLICY IF EXISTS tasks_owner_reads ON workflow.tasks;
+  -- Nor triggers (1.4: the cascade of a direct DELETE FROM workflow.jobs,
+  -- 43_engine_retention.sql): on a cluster jobs are deleted by purge_jobs.
+  DROP TRIGGER IF EXISTS jobs_delete_cascade ON workflow.jobs;
 
   -- The tables, by job id, colocated with jobs (stages' foreign key to jobs
   -- needs it); jobs first. A table distributed already is left as it is.
@@ -237,7 +288,7 @@ BEGIN
   -- The per-job functions: delegated whole to the node holding the job.
   FOR f IN
     SELECT * FROM (VALUES
-      ('workflow.add_tasks(text, int, text, jsonb[], boolean, int, int, int)', 'job_id'),
+      ('workflow.add_tasks(text, int, text, jsonb[], boolean, int, int, int, timestamptz, int, interval)', 'job_id'),
       ('workflow.seal_stage(text, int)', 'job_id'),
       ('workflow.cancel_job(text, text)', 'job_id'),
       ('workflow.advance_job_stage(text, int, int, jsonb)', 'job_id_param'),
@@ -269,7 +320,8 @@ REVOKE EXECUTE ON FUNCTION workflow.distribute(int) FROM PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION
   workflow._engine_citus_table(text),
-  workflow._engine_claim_job_tasks(text, text, int, text[], interval),
-  workflow._engine_claim_tasks_distributed(text, int, text[], interval),
+  workflow._engine_claim_job_tasks(text, text, int, text[], interval, text[]),
+  workflow._engine_claim_jobs_distributed(text, int, text[], interval, text[]),
+  workflow._engine_claim_tasks_distributed(text, int, text[], interval, text[], text[]),
   workflow._engine_claim_handovers_distributed(text, int, interval)
   FROM PUBLIC;

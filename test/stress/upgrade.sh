@@ -121,8 +121,8 @@ upgrade_from() {  # V: install release V, fill, upgrade, compare, finish, dump/r
   # The comparison sees what it must: each change below (rolled back) shows up
   # in the diff on a line naming the object.
   mutations=(
-    "function workflow.create_job(|ALTER FUNCTION workflow.create_job(text, jsonb, int, text) SECURITY INVOKER"
-    "function workflow.create_job(|ALTER FUNCTION workflow.create_job(text, jsonb, int, text) RESET search_path"
+    "function workflow.create_job(|ALTER FUNCTION workflow.create_job(text, jsonb, int, text, timestamptz, text) SECURITY INVOKER"
+    "function workflow.create_job(|ALTER FUNCTION workflow.create_job(text, jsonb, int, text, timestamptz, text) RESET search_path"
     "function workflow.version()|ALTER FUNCTION workflow.version() STABLE"
     "function workflow.purge_audit_log(interval): kind|GRANT EXECUTE ON FUNCTION workflow.purge_audit_log(interval) TO PUBLIC"
     "function workflow.retry_delay(|COMMENT ON FUNCTION workflow.retry_delay(int, interval, interval, boolean) IS 'changed'"
