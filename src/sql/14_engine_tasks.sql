@@ -36,6 +36,21 @@ BEGIN
     END IF;
   END IF;
 
+  -- On a Citus cluster a multi-shard FOR UPDATE (and the recursive walk of
+  -- the priorities below) is refused: claim job by job (19_engine_citus.sql).
+  IF workflow._engine_citus_table('workflow.tasks') THEN
+    SELECT coalesce(array_agg(s.task_type) FILTER (WHERE s.paused_at IS NOT NULL OR s.max_claimed = 0), '{}'),
+           coalesce(array_agg(s.task_type) FILTER (WHERE s.paused_at IS NULL AND s.max_claimed > 0), '{}')
+      INTO excluded, limited
+      FROM workflow.task_type_settings s;
+    IF EXISTS (SELECT 1 FROM workflow.tasks x WHERE x.status = 'claimed' AND x.deadline_at <= now()) THEN
+      PERFORM workflow._engine_expire_timeouts(100);
+    END IF;
+    RETURN QUERY SELECT * FROM workflow._engine_claim_tasks_distributed(worker, max_tasks, task_types, lease,
+                                                                        excluded, limited);
+    RETURN;
+  END IF;
+
   -- 1.4: one statement reads the task type controls (a small table, usually
   -- empty), probes the deadline index (empty unless tasks have timeouts) and
   -- walks the priorities present in the claim index from the highest, one
@@ -60,13 +75,6 @@ BEGIN
     PERFORM workflow._engine_expire_timeouts(100);
   END IF;
 
-  -- On a Citus cluster a multi-shard FOR UPDATE is refused: claim job by job
-  -- (19_engine_citus.sql).
-  IF workflow._engine_citus_table('workflow.tasks') THEN
-    RETURN QUERY SELECT * FROM workflow._engine_claim_tasks_distributed(worker, max_tasks, task_types, lease,
-                                                                        excluded, limited);
-    RETURN;
-  END IF;
   IF cardinality(prios) = 0 THEN
     RETURN;  -- nothing queued or claimed
   END IF;

@@ -48,6 +48,7 @@ DECLARE
   job_stage int;
   picked text[] := '{}';
   task_id text;
+  now_epoch double precision := extract(epoch FROM now());
 BEGIN
   SELECT j.stage INTO job_stage FROM workflow.jobs j
    WHERE j.id = job AND j.status IN ('pending', 'running') AND j.paused_at IS NULL;
@@ -73,7 +74,10 @@ BEGIN
   RETURN QUERY
   UPDATE workflow.tasks t
      SET status = 'claimed', claimed_by = worker, heartbeat = now(),
-         lease_expires_at = now() + lease, deadline_at = now() + t.timeout, updated_at = now()
+         lease_expires_at = now() + lease, updated_at = now(),
+         -- now() + t.timeout, in IMMUTABLE terms: Citus refuses a STABLE
+         -- operator on a column in a distributed UPDATE (a day counts 24 hours)
+         deadline_at = pg_catalog.to_timestamp(now_epoch + extract(epoch FROM t.timeout))
    WHERE t.job_id = job AND t.id = ANY (picked) AND t.status IN ('queued', 'claimed')
   RETURNING t.*;
 END;
@@ -139,6 +143,9 @@ CREATE OR REPLACE FUNCTION workflow._engine_claim_tasks_distributed(worker text,
 RETURNS SETOF workflow.tasks
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+-- Not claim_tasks' generic plans: Citus plans these statements with their
+-- parameters' values (it cannot distribute a generic plan of them).
+SET plan_cache_mode = auto
 AS $$
 DECLARE
   typ text;
@@ -251,8 +258,13 @@ BEGIN
   DROP POLICY IF EXISTS stages_owner_reads ON workflow.stages;
   DROP POLICY IF EXISTS tasks_owner_reads ON workflow.tasks;
   -- Nor triggers (1.4: the cascade of a direct DELETE FROM workflow.jobs,
-  -- 43_engine_retention.sql): on a cluster jobs are deleted by purge_jobs.
-  DROP TRIGGER IF EXISTS jobs_delete_cascade ON workflow.jobs;
+  -- 43_engine_retention.sql): on a cluster a job's rows are deleted by job id.
+  -- (Only while it is there: Citus refuses even DROP TRIGGER IF EXISTS on a
+  -- table it distributed.)
+  IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
+              WHERE g.tgrelid = 'workflow.jobs'::pg_catalog.regclass AND g.tgname = 'jobs_delete_cascade') THEN
+    DROP TRIGGER jobs_delete_cascade ON workflow.jobs;
+  END IF;
 
   -- The tables, by job id, colocated with jobs (stages' foreign key to jobs
   -- needs it); jobs first. A table distributed already is left as it is.

@@ -15,6 +15,7 @@ CREATE OR REPLACE FUNCTION workflow._engine_expire_timeouts(max_tasks int)
 RETURNS int
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = auto  -- not claim_tasks' generic plans (Citus plans with the values)
 AS $$
 DECLARE
   c record;

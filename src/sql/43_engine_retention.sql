@@ -81,7 +81,8 @@ COMMENT ON FUNCTION workflow._engine_jobs_deleted() IS
 REVOKE EXECUTE ON FUNCTION workflow._engine_jobs_deleted() FROM PUBLIC;
 
 -- Not on a Citus cluster: workflow.distribute() drops it (Citus refuses
--- triggers on distributed tables); there, delete jobs with purge_jobs.
+-- triggers on distributed tables), and purge_jobs' locking read over every
+-- shard is refused there too (not supported on a cluster yet).
 CREATE OR REPLACE TRIGGER jobs_delete_cascade
   AFTER DELETE ON workflow.jobs
   REFERENCING OLD TABLE AS gone_jobs
