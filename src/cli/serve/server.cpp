@@ -237,7 +237,7 @@ int serve(const ServeOptions& opts, client::ClientOptions client_options) {
   // workers' own statements: serial plans, unless PGOPTIONS says otherwise.
   setenv("PGOPTIONS", "-c max_parallel_workers_per_gather=0", 0);
   App app{opts, Db(std::move(client_options)), Cache(std::chrono::milliseconds(opts.cache_ms)),
-          Layout{opts.refresh_ms, opts.allow_actions}, ActionPolicy{opts.allow_actions, opts.token}};
+          Layout{opts.refresh_ms, opts.allow_actions}, ActionPolicy{opts.allow_actions, opts.token}, {}};
   httplib::Server svr;
   const int threads = opts.threads;
   svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
