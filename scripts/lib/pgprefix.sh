@@ -13,9 +13,12 @@ wf_pg_prefix_ensure() {
   local bindir sharedir libdir
   bindir=$(pg_config --bindir); sharedir=$(pg_config --sharedir); libdir=$(pg_config --pkglibdir)
   # The copy is current when it was made from this very server build (a
-  # package upgrade keeps the package's old mtimes, so compare versions).
+  # package upgrade keeps the package's old mtimes, so compare versions) with
+  # the same extension packages installed (e.g. pg_cron added later).
+  local stamp
+  stamp="$("$bindir/postgres" --version) $(ls "$sharedir/extension" | md5sum | cut -c1-12)"
   [ -x "$WF_PG_BINDIR/postgres" ] && [ -f "$WF_PG_PREFIX/.version" ] &&
-    [ "$(cat "$WF_PG_PREFIX/.version")" = "$("$bindir/postgres" --version)" ] && return 0
+    [ "$(cat "$WF_PG_PREFIX/.version")" = "$stamp" ] && return 0
   rm -rf "$WF_PG_PREFIX"
   mkdir -p "$WF_PG_PREFIX$(dirname "$bindir")" "$WF_PG_PREFIX$(dirname "$sharedir")" \
            "$WF_PG_PREFIX$(dirname "$libdir")"
@@ -23,5 +26,5 @@ wf_pg_prefix_ensure() {
   cp -a "$sharedir" "$WF_PG_PREFIX$(dirname "$sharedir")/"
   [ -d "$WF_PG_PREFIX$libdir" ] || cp -a "$libdir" "$WF_PG_PREFIX$(dirname "$libdir")/"
   chmod -R a+rX "$WF_PG_PREFIX"
-  "$bindir/postgres" --version >"$WF_PG_PREFIX/.version"
+  echo "$stamp" >"$WF_PG_PREFIX/.version"
 }
