@@ -159,6 +159,12 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan
 SET jit = off
+-- The claim's filters multiply into an estimate of one row, for which the
+-- planner prefers reading every claimable task of the priority (bitmap) and
+-- sorting them: 75 ms a claim at 50k queued. The claim index read in order
+-- under the LIMIT is what a claim must do: O(log n + claimed).
+SET enable_bitmapscan = off
+SET enable_sort = off
 AS $$
 DECLARE
   full_types text[];
@@ -171,6 +177,7 @@ DECLARE
   room int;
   cap int;
   paused boolean;
+  prio int;
 BEGIN
   -- The count under the type's lock sees every earlier claim only with a
   -- snapshot per statement.
@@ -184,26 +191,33 @@ BEGIN
      AND (SELECT count(*) FROM workflow.tasks x WHERE x.task_type = s.task_type AND x.status = 'claimed')
          >= s.max_claimed;
 
-  WITH picked AS (
-    SELECT t.job_id, t.id, t.task_type, t.status = 'queued' AS queued
-      FROM workflow.tasks t
-     WHERE t.status IN ('queued', 'claimed') AND t.priority = ANY (prios)
-       AND (CASE WHEN t.status = 'queued' THEN t.run_after ELSE t.lease_expires_at END) <= now()
-       AND (task_types IS NULL OR t.task_type = ANY (task_types))
-       AND t.task_type <> ALL (excluded)
-       -- a type at its limit: only its expired leases (they take no room)
-       AND (t.status = 'claimed' OR t.task_type <> ALL (full_types))
-       AND (t.status = 'queued' OR t.deadline_at IS NULL OR t.deadline_at > now())
-       AND EXISTS (SELECT 1 FROM workflow.jobs j
-                    WHERE j.id = t.job_id AND j.status IN ('pending', 'running')
-                      AND j.stage >= t.stage AND j.paused_at IS NULL OFFSET 0)
-     ORDER BY t.priority DESC, (CASE WHEN t.status = 'queued' THEN t.run_after ELSE t.lease_expires_at END)
-     LIMIT max_tasks
-       FOR UPDATE OF t SKIP LOCKED
-  )
-  SELECT array_agg(p.job_id), array_agg(p.id), array_agg(p.task_type), array_agg(p.queued)
-    INTO c_jobs, c_ids, c_types, c_queued FROM picked p;
-  IF c_ids IS NULL THEN
+  -- Per priority present, highest first (as claim_tasks: an equality reads
+  -- the claim index in order and the LIMIT stops the scan).
+  c_jobs := '{}'; c_ids := '{}'; c_types := '{}'; c_queued := '{}';
+  FOREACH prio IN ARRAY prios LOOP
+    WITH picked AS (
+      SELECT t.job_id, t.id, t.task_type, t.status = 'queued' AS queued
+        FROM workflow.tasks t
+       WHERE t.status IN ('queued', 'claimed') AND t.priority = prio
+         AND (CASE WHEN t.status = 'queued' THEN t.run_after ELSE t.lease_expires_at END) <= now()
+         AND (task_types IS NULL OR t.task_type = ANY (task_types))
+         AND t.task_type <> ALL (excluded)
+         -- a type at its limit: only its expired leases (they take no room)
+         AND (t.status = 'claimed' OR t.task_type <> ALL (full_types))
+         AND (t.status = 'queued' OR t.deadline_at IS NULL OR t.deadline_at > now())
+         AND EXISTS (SELECT 1 FROM workflow.jobs j
+                      WHERE j.id = t.job_id AND j.status IN ('pending', 'running')
+                        AND j.stage >= t.stage AND j.paused_at IS NULL OFFSET 0)
+       ORDER BY t.priority DESC, (CASE WHEN t.status = 'queued' THEN t.run_after ELSE t.lease_expires_at END)
+       LIMIT max_tasks - cardinality(c_ids)
+         FOR UPDATE OF t SKIP LOCKED
+    )
+    SELECT c_jobs || coalesce(array_agg(p.job_id), '{}'), c_ids || coalesce(array_agg(p.id), '{}'),
+           c_types || coalesce(array_agg(p.task_type), '{}'), c_queued || coalesce(array_agg(p.queued), '{}')
+      INTO c_jobs, c_ids, c_types, c_queued FROM picked p;
+    EXIT WHEN cardinality(c_ids) >= max_tasks;
+  END LOOP;
+  IF cardinality(c_ids) = 0 THEN
     RETURN;
   END IF;
 
