@@ -13,6 +13,11 @@ retention: 8 worker threads complete 40 jobs (one stage of 30 tasks each, batche
            Checks: every job completed and then purged or still there complete; no task,
            counter or stage without its job; check_invariants() all ok; only expected
            SQLSTATEs (40P01 retried).
+dedupe:    16 threads (one connection each, the same role) call create_job with the same
+           dedupe_key at once, 20 keys in turn, each followed by add_tasks of 2 tasks from
+           every thread. Checks: all 16 answer the same id per key; one job per key; its
+           stage 1 holds 2 tasks (every add_tasks but the first is a repeat of the same
+           indices: nothing added); another role with the same key gets another job.
 Exit status 0 pass, 1 a check failed.
 """
 import argparse
@@ -174,16 +179,69 @@ def run_retention(dsn):
     return ok
 
 
+def run_dedupe(dsn):
+    setup = connect(dsn)
+    setup.execute("DO $$ BEGIN CREATE ROLE dedupe_other LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    setup.execute("GRANT workflow_producer TO dedupe_other")
+    ok = True
+    for k in range(20):
+        key = 'race-key-%d' % k
+        barrier = threading.Barrier(16)
+        answers = [None] * 16
+        errors = []
+
+        def submit(i):
+            try:
+                c = connect(dsn)
+                barrier.wait()
+                jid = c.execute("SELECT workflow.create_job('dedupe', '{}', 1, dedupe_key => %s)", (key,)).fetchone()[0]
+                c.execute("SELECT workflow.add_tasks(%s, 1, 'race.dedupe', ARRAY['{}', '{}']::jsonb[])", (jid,))
+                answers[i] = jid
+                c.close()
+            except Exception as e:  # noqa: BLE001 - every failure is reported below
+                errors.append(repr(e))
+
+        threads = [threading.Thread(target=submit, args=(i,)) for i in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        ids = set(answers)
+        if errors or len(ids) != 1 or None in ids:
+            print('dedupe: key %s: answers %s, errors %s' % (key, ids, errors[:3]))
+            ok = False
+            continue
+        jid = ids.pop()
+        jobs = setup.execute("SELECT count(*) FROM workflow.jobs WHERE dedupe_key = %s", (key,)).fetchone()[0]
+        tasks = setup.execute("SELECT count(*) FROM workflow.tasks WHERE job_id = %s", (jid,)).fetchone()[0]
+        if jobs != 1 or tasks != 2:
+            print('dedupe: key %s: %d jobs, %d tasks (want 1 and 2)' % (key, jobs, tasks))
+            ok = False
+    other = psycopg.connect(dsn.replace('postgres@', 'dedupe_other@'), autocommit=True)
+    mine = setup.execute("SELECT workflow.create_job('dedupe', '{}', 1, dedupe_key => 'race-key-0')").fetchone()[0]
+    theirs = other.execute("SELECT workflow.create_job('dedupe', '{}', 1, dedupe_key => 'race-key-0')").fetchone()[0]
+    if mine == theirs:
+        print('dedupe: another role with the same key got the same job %s' % mine)
+        ok = False
+    inv = setup.execute("SELECT count(*) FROM workflow.check_invariants() WHERE NOT ok").fetchone()[0]
+    ok = ok and inv == 0
+    print('dedupe: 16 racing submitters x 20 keys: one job per key, 2 tasks each, another role apart: %s'
+          % ('ok' if ok else 'FAILED'))
+    return ok
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--dsn', required=True)
-    ap.add_argument('--only', choices=['limit', 'retention'])
+    ap.add_argument('--only', choices=['limit', 'retention', 'dedupe'])
     a = ap.parse_args()
     ok = True
     if a.only in (None, 'limit'):
         ok = run_limit(a.dsn) and ok
     if a.only in (None, 'retention'):
         ok = run_retention(a.dsn) and ok
+    if a.only in (None, 'dedupe'):
+        ok = run_dedupe(a.dsn) and ok
     sys.exit(0 if ok else 1)
 
 

@@ -3,7 +3,8 @@
 # what it does and checks), on a fresh database of its own cluster: a
 # concurrency limit under 16 racing claimers (never more than the limit
 # claimed at once), and purge_jobs running through a completion storm
-# (invariants hold, nothing left without its job).
+# (invariants hold, nothing left without its job), and 16 submitters racing
+# create_job with one dedupe_key (one job per key, its tasks once).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=/usr/bin/python3   # Debian's, with psycopg 3; python3 on PATH may be a pyenv shim
