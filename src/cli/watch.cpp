@@ -1,5 +1,6 @@
 // `workflow watch JOB`: a live progress bar per stage (from job_progress)
-// until the job ends. On a terminal the bars redraw in place.
+// until the job ends, and what running handlers reported of themselves
+// (report_progress, 1.4). On a terminal the frame redraws in place.
 #include <fmt/core.h>
 #include <unistd.h>
 
@@ -27,6 +28,7 @@ void add_watch(CLI::App& app, Global& g) {
     client::Client c(g.options());
     const bool tty = isatty(STDOUT_FILENO);
     int lines_drawn = 0;
+    bool has_progress = true;
     const auto t0 = std::chrono::steady_clock::now();
     for (;;) {
       const auto job = c.run([&](client::Connection& conn) { return client::api::get_job(conn, *job_id); });
@@ -44,6 +46,25 @@ void add_watch(CLI::App& app, Global& g) {
             s.total_tasks ? 100.0 * s.completed_tasks / s.total_tasks : 0.0,
             s.failed_tasks ? fmt::format(" failed {}", s.failed_tasks) : "",
             s.complete ? " complete" : (s.sealed ? "" : " (open)")));
+      // Claimed tasks that reported progress, newest first (a database before 1.4
+      // has no tasks.progress: nothing to show).
+      if (has_progress) {
+        try {
+          const auto running = c.run([&](client::Connection& conn) {
+            return conn.query(
+                "SELECT id, coalesce(claimed_by, ''), progress::text FROM workflow.tasks "
+                "WHERE job_id = $1 AND status = 'claimed' AND progress IS NOT NULL "
+                "ORDER BY updated_at DESC LIMIT 5",
+                {*job_id});
+          });
+          for (int i = 0; i < running.rows(); ++i)
+            lines.push_back(fmt::format("  task {} ({}): {}", running.string(i, 0), running.string(i, 1),
+                                        running.string(i, 2).substr(0, 200)));
+        } catch (const client::sql_error& e) {
+          if (e.sqlstate() != "42703") throw;
+          has_progress = false;
+        }
+      }
       // On a terminal: move up over the previous frame and clear each line's rest.
       std::string out;
       if (tty && lines_drawn) out += fmt::format("\033[{}A", lines_drawn);

@@ -95,6 +95,15 @@ set -e
 [ "$RC" = 2 ] || fail "worker with an unknown role: exit $RC, want 2: $ERR"
 grep -qE 'SQLSTATE 28000' <<<"$ERR" || fail "worker with an unknown role names no SQLSTATE 28000: $ERR"
 
+# watch shows what a running handler reported (report_progress, 1.4).
+q "SELECT workflow.create_job('progress', '{}', 1, 'cli-progress')" >/dev/null
+q "SELECT workflow.add_tasks('cli-progress', 1, 'slow', ARRAY['{}']::jsonb[])" >/dev/null
+q "SELECT count(*) FROM workflow.claim_tasks('cli-w', 1, ARRAY['slow'])" >/dev/null
+q "SELECT workflow.report_progress('cli-progress:1:0', 'cli-progress', '{\"rows\": 42}', 'cli-w')" >/dev/null
+PROG=$(timeout 3 $CLI --db "$URL" watch cli-progress --interval-ms 100 || true)
+grep -q 'task cli-progress:1:0 (cli-w): {"rows": 42}' <<<"$PROG" || fail "watch does not show the reported progress: $PROG"
+q "SELECT workflow.cancel_job('cli-progress')" >/dev/null
+
 # The worker loops share round trips (WorkerGroup): at batch 1 they send fewer
 # claim and complete calls than requests, and on a database still at 1.3
 # (no complete_claimed_tasks: the library was installed before the update)
