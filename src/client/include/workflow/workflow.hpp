@@ -4,6 +4,7 @@
 #include "workflow/api.hpp"
 #include "workflow/client.hpp"
 #include "workflow/connection.hpp"
+#include "workflow/controls.hpp"
 #include "workflow/error.hpp"
 #include "workflow/pool.hpp"
 #include "workflow/result.hpp"
@@ -12,3 +13,4 @@
 #include "workflow/transaction.hpp"
 #include "workflow/types.hpp"
 #include "workflow/worker.hpp"
+#include "workflow/worker_group.hpp"
