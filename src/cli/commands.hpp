@@ -26,6 +26,7 @@ void add_worker(CLI::App& app, Global& g);
 void add_watch(CLI::App& app, Global& g);
 void add_history(CLI::App& app, Global& g);
 void add_export(CLI::App& app, Global& g);
+void add_controls(CLI::App& app, Global& g);  // retry, pause, resume, purge
 void add_serve(CLI::App& app, Global& g);
 void add_import_sqlite(CLI::App& app, Global& g);
 

@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
   add_watch(app, g);
   add_history(app, g);
   add_export(app, g);
+  add_controls(app, g);
   add_serve(app, g);
   add_import_sqlite(app, g);
   try {

@@ -104,6 +104,27 @@ PROG=$(timeout 3 $CLI --db "$URL" watch cli-progress --interval-ms 100 || true)
 grep -q 'task cli-progress:1:0 (cli-w): {"rows": 42}' <<<"$PROG" || fail "watch does not show the reported progress: $PROG"
 q "SELECT workflow.cancel_job('cli-progress')" >/dev/null
 
+# retry / pause / resume / purge (1.4 controls) as a shell user would chain them.
+J=$($CLI --db "$URL" submit --type ctl --tasks 2 --task-type fail-always --id cli-ctl-1)
+q "SELECT count(*) FROM workflow.claim_tasks('cli-ctl', 2, ARRAY['fail-always'])" >/dev/null
+q "SELECT workflow.fail_task('cli-ctl-1:1:0', 'cli-ctl-1', 'broken', false)" >/dev/null
+[ "$(q "SELECT status FROM workflow.jobs WHERE id = 'cli-ctl-1'")" = failed ] || fail "setup: job not failed"
+$CLI --db "$URL" retry cli-ctl-1:1:1 --job cli-ctl-1 >/dev/null && fail "retry of a cancelled (not dead) task must exit 1"
+OUT=$($CLI --db "$URL" retry --job cli-ctl-1) || fail "retry --job: $OUT"
+[ "$(q "SELECT status FROM workflow.jobs WHERE id = 'cli-ctl-1'")" = running ] || fail "retry --job did not rerun the job"
+$CLI --db "$URL" pause --type fail-always >/dev/null || fail "pause --type"
+$CLI --db "$URL" pause --type fail-always >/dev/null && fail "a second pause changes nothing: exit 1"
+[ "$(q "SELECT count(*) FROM workflow.claim_tasks('cli-ctl', 5, ARRAY['fail-always'])")" = 0 ] || fail "a paused type was claimed"
+$CLI --db "$URL" resume --type fail-always >/dev/null || fail "resume --type"
+$CLI --db "$URL" pause --job cli-ctl-1 >/dev/null || fail "pause --job"
+$CLI --db "$URL" resume --job cli-ctl-1 >/dev/null || fail "resume --job"
+$CLI --db "$URL" pause >/dev/null 2>&1 && fail "pause without --type or --job must fail"
+q "SELECT workflow.cancel_job('cli-ctl-1')" >/dev/null
+OUT=$($CLI --db "$URL" purge --older-than '0 seconds' --status cancelled --batch 1) || fail "purge: $OUT"
+grep -qE '^purged [1-9][0-9]* jobs$' <<<"$OUT" || fail "purge: $OUT"
+[ "$(q "SELECT count(*) FROM workflow.jobs WHERE id = 'cli-ctl-1'")" = 0 ] || fail "purge left the cancelled job"
+[ "$(q "SELECT count(*) FROM workflow.jobs WHERE id = 'cli-job-1'")" = 1 ] || fail "purge --status cancelled took a completed job"
+
 # The worker loops share round trips (WorkerGroup): at batch 1 they send fewer
 # claim and complete calls than requests, and on a database still at 1.3
 # (no complete_claimed_tasks: the library was installed before the update)
