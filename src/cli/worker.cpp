@@ -186,7 +186,9 @@ void add_worker(CLI::App& app, Global& g) {
                         {"round_trips", {{"claims", gc.claim_round_trips},
                                          {"claim_requests", gc.claims},
                                          {"completes", gc.complete_round_trips},
-                                         {"complete_requests", gc.completes}}},
+                                         {"complete_requests", gc.completes},
+                                         {"cycles", gc.cycle_round_trips},
+                                         {"cycle_requests", gc.cycles}}},
                         {"tasks_per_second", secs > 0 ? total.completed / secs : 0.0},
                         {"pool", {{"created", m.created}, {"waits", m.waits}, {"errors", m.errors}}}};
     int failures = 0;

@@ -1,5 +1,7 @@
 #include "workflow/api.hpp"
 
+#include "api_detail.hpp"
+
 #include "workflow/error.hpp"
 
 namespace workflow::client::api {
@@ -85,10 +87,10 @@ bool seal_stage(Connection& c, const std::string& job_id, int stage) {
   return r.boolean(0, 0);
 }
 
-namespace {
+namespace detail {
 
 const char* const kClaim =
-    "SELECT id, job_id, task_type, stage, task_index, parameters, retry_count "
+    "SELECT id, job_id, task_type, stage, task_index, parameters, retry_count, claimed_by "
     "FROM workflow.claim_tasks($1, $2::int, $3::text[], $4::interval)";
 
 Params claim_params(const std::string& worker, int max_tasks,
@@ -109,12 +111,17 @@ std::vector<Task> read_tasks(const Result& r) {
     t.task_index = r.int32(i, 4);
     t.parameters = json_or_null(r, i, 5);
     t.retry_count = r.is_null(i, 6) ? 0 : r.int32(i, 6);
+    t.claimed_by = r.string(i, 7);
     out.push_back(std::move(t));
   }
   return out;
 }
 
-}  // namespace
+}  // namespace detail
+
+using detail::claim_params;
+using detail::kClaim;
+using detail::read_tasks;
 
 std::vector<Task> claim_tasks(Connection& c, const std::string& worker, int max_tasks,
                               const std::vector<std::string>& task_types,
@@ -168,13 +175,12 @@ StageCompletion complete_task(Connection& c, const std::string& task_id,
       c.query(kComplete, {p(task_id), p(job_id), p(stage), p(result_data), p(worker)}));
 }
 
-namespace {
+namespace detail {
 
 // complete_tasks / complete_claimed_tasks: the batch as arrays, $5 the
 // worker name (or names), one answer per element in input order.
-std::vector<StageCompletion> complete_batch(Connection& c, const char* function,
-                                            const std::vector<TaskCompletion>& batch,
-                                            const Param& worker, const char* worker_cast) {
+Statement complete_batch_statement(const char* function, const std::vector<TaskCompletion>& batch,
+                                   const Param& worker, const char* worker_cast) {
   std::vector<std::string> jobs, tasks, stages, results;
   jobs.reserve(batch.size());
   tasks.reserve(batch.size());
@@ -186,20 +192,35 @@ std::vector<StageCompletion> complete_batch(Connection& c, const char* function,
     stages.push_back(std::to_string(t.stage));
     results.push_back(t.result_data.dump());  // as complete_task: a null json is jsonb 'null'
   }
-  Result r = c.query(std::string("SELECT stage_complete, job_id FROM workflow.") + function +
-                         "($1::text[], $2::text[], $3::int[], $4::jsonb[], $5" + worker_cast + ")",
-                     {p(text_array(jobs)), p(text_array(tasks)), p(text_array(stages)),
-                      p(text_array(results)), worker});
-  if (r.rows() != static_cast<int>(batch.size()))
+  return {std::string("SELECT stage_complete, job_id FROM workflow.") + function +
+              "($1::text[], $2::text[], $3::int[], $4::jsonb[], $5" + worker_cast + ")",
+          {p(text_array(jobs)), p(text_array(tasks)), p(text_array(stages)),
+           p(text_array(results)), worker}};
+}
+
+std::vector<StageCompletion> read_completions(const Result& r, std::size_t expected,
+                                              const char* function) {
+  if (r.rows() != static_cast<int>(expected))
     throw sql_error("XX000", std::string(function) + " returned " + std::to_string(r.rows()) +
-                                 " rows for " + std::to_string(batch.size()) + " tasks");
-  std::vector<StageCompletion> out(batch.size());
+                                 " rows for " + std::to_string(expected) + " tasks");
+  std::vector<StageCompletion> out(expected);
   for (int i = 0; i < r.rows(); ++i) {
     out[i].stage_complete = r.boolean(i, 0);
     out[i].remaining_tasks = out[i].stage_complete ? 0 : -1;
     out[i].job_id = r.string(i, 1);
   }
   return out;
+}
+
+}  // namespace detail
+
+namespace {
+
+std::vector<StageCompletion> complete_batch(Connection& c, const char* function,
+                                            const std::vector<TaskCompletion>& batch,
+                                            const Param& worker, const char* worker_cast) {
+  const Statement st = detail::complete_batch_statement(function, batch, worker, worker_cast);
+  return detail::read_completions(c.query(st.sql, st.params), batch.size(), function);
 }
 
 }  // namespace

@@ -193,20 +193,35 @@ Result Connection::query(const std::string& sql, const Params& params) {
 std::vector<Result> Connection::pipeline(const std::string& sql,
                                          const std::vector<Params>& batches,
                                          bool separate_transactions) {
+  std::vector<Statement> statements;
+  statements.reserve(batches.size());
+  for (const auto& params : batches) statements.push_back({sql, params});
+  return pipeline(statements, separate_transactions);
+}
+
+std::vector<Result> Connection::pipeline(const std::vector<Statement>& statements,
+                                         bool separate_transactions) {
   std::vector<Result> out;
-  if (batches.empty()) return out;
+  if (statements.empty()) return out;
   if (!conn_) throw connection_error("connection is closed");
   const bool named = uses_prepared_statements();
-  const std::string name =
-      named ? prepared_name(sql, static_cast<int>(batches.front().size())) : std::string();
+  std::vector<const std::string*> names;  // prepared before entering pipeline mode
+  if (named)
+    for (const auto& st : statements)
+      names.push_back(&prepared_name(st.sql, static_cast<int>(st.params.size())));
+  // What the query hook sees: the statement, or each distinct one in order.
+  std::string text = statements.front().sql;
+  for (const auto& st : statements)
+    if (text.find(st.sql) == std::string::npos) text += "; " + st.sql;
   const auto t0 = Clock::now();
   if (PQenterPipelineMode(conn_) != 1) throw_error(nullptr);
-  for (const auto& params : batches) {
-    ParamArrays p(params);
-    const int n = static_cast<int>(params.size());
+  for (std::size_t i = 0; i < statements.size(); ++i) {
+    const auto& st = statements[i];
+    ParamArrays p(st.params);
+    const int n = static_cast<int>(st.params.size());
     const int sent =
-        named ? PQsendQueryPrepared(conn_, name.c_str(), n, p.values.data(), nullptr, nullptr, 0)
-              : PQsendQueryParams(conn_, sql.c_str(), n, nullptr, p.values.data(), nullptr,
+        named ? PQsendQueryPrepared(conn_, names[i]->c_str(), n, p.values.data(), nullptr, nullptr, 0)
+              : PQsendQueryParams(conn_, st.sql.c_str(), n, nullptr, p.values.data(), nullptr,
                                   nullptr, 0);
     if (sent != 1) {
       throw_error(nullptr);  // the link broke while sending; the pool discards it
@@ -216,8 +231,8 @@ std::vector<Result> Connection::pipeline(const std::string& sql,
   if (!separate_transactions && PQpipelineSync(conn_) != 1) throw_error(nullptr);
 
   pg_result* first_error = nullptr;
-  out.reserve(batches.size());
-  for (std::size_t i = 0; i < batches.size(); ++i) {
+  out.reserve(statements.size());
+  for (std::size_t i = 0; i < statements.size(); ++i) {
     pg_result* res = PQgetResult(conn_);
     if (!res) {  // lost connection
       if (first_error) PQclear(first_error);
@@ -240,10 +255,10 @@ std::vector<Result> Connection::pipeline(const std::string& sql,
   if (PQexitPipelineMode(conn_) != 1 && !first_error) throw_error(nullptr);
   if (first_error) {
     const char* state = PQresultErrorField(first_error, PG_DIAG_SQLSTATE);
-    report(sql, t0, false, state ? state : "", static_cast<int>(batches.size()));
+    report(text, t0, false, state ? state : "", static_cast<int>(statements.size()));
     throw_error(first_error);
   }
-  report(sql, t0, true, {}, static_cast<int>(batches.size()));
+  report(text, t0, true, {}, static_cast<int>(statements.size()));
   return out;
 }
 

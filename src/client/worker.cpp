@@ -103,11 +103,20 @@ void Worker::flush(WorkerStats& stats) {
         }
       }
     }
-    for (std::size_t i = 0; i < answers.size(); ++i)
-      if (answers[i].stage_complete) stage_events_.emplace_back(unacked_[i].job_id, unacked_[i].stage);
-    stats.completed += unacked_.size();
-    unacked_.clear();
+    confirm(answers, stats);
   }
+  follow_up_stages(stats);
+}
+
+// The server confirmed unacked_ (answers in its order): queue the stages it completed.
+void Worker::confirm(const std::vector<StageCompletion>& answers, WorkerStats& stats) {
+  for (std::size_t i = 0; i < answers.size() && i < unacked_.size(); ++i)
+    if (answers[i].stage_complete) stage_events_.emplace_back(unacked_[i].job_id, unacked_[i].stage);
+  stats.completed += unacked_.size();
+  unacked_.clear();
+}
+
+void Worker::follow_up_stages(WorkerStats& stats) {
   while (!stage_events_.empty()) {
     const auto [job_id, stage] = stage_events_.front();
     on_stage_complete(job_id, stage, stats);
@@ -141,17 +150,35 @@ void Worker::take_handovers(WorkerStats& stats) {
   }
 }
 
+// In a group: the completions of the last batch and the next claim in one
+// shared round trip and transaction. When the server refuses one of the
+// shared completions nothing of it was written: this loop then completes
+// its own one by one (flush) and claims.
+std::vector<Task> Worker::complete_and_claim(WorkerStats& stats) {
+  const api::ClaimRequest claim{options_.name, options_.batch_size, options_.task_types,
+                                options_.lease};
+  try {
+    auto answer = options_.group->complete_and_claim(unacked_, options_.name, claim);
+    confirm(answer.completed, stats);
+    follow_up_stages(stats);
+    return std::move(answer.claimed);
+  } catch (const sql_error& e) {
+    if (is_retryable(e)) throw;  // else: maybe another loop's element was refused
+  }
+  flush(stats);
+  return options_.group->claim(claim);
+}
+
 int Worker::run_once(WorkerStats& stats) {
-  flush(stats);  // what an earlier outage left unconfirmed
+  const bool shared = options_.group && !options_.transaction_per_task;
+  if (!shared) flush(stats);  // what an earlier outage left unconfirmed
   take_handovers(stats);
   const auto batch =
-      options_.group
-          ? options_.group->claim({options_.name, options_.batch_size, options_.task_types,
-                                   options_.lease})
-          : client_.run([&](Connection& c) {
-              return api::claim_tasks(c, options_.name, options_.batch_size, options_.task_types,
-                                      options_.lease);
-            });
+      shared ? complete_and_claim(stats)
+             : client_.run([&](Connection& c) {
+                 return api::claim_tasks(c, options_.name, options_.batch_size,
+                                         options_.task_types, options_.lease);
+               });
   if (batch.empty()) return 0;
   stats.claimed += batch.size();
 
@@ -188,7 +215,7 @@ int Worker::run_once(WorkerStats& stats) {
       ++stats.refused;
     }
   }
-  flush(stats);
+  if (!shared) flush(stats);  // shared: with the next claim
   return static_cast<int>(batch.size());
 }
 
@@ -234,6 +261,20 @@ WorkerStats Worker::run(const std::atomic<bool>& stop) {
         Clock::now() - idle_since >= options_.stop_after_idle)
       break;
     std::this_thread::sleep_for(options_.idle_sleep);
+  }
+  // What was handled and not confirmed yet (in a group: the last batch,
+  // which would have gone with the next claim). A few tries; after that
+  // its tasks come back when their leases expire.
+  for (int attempt = 1; !unacked_.empty() || !stage_events_.empty(); ++attempt) {
+    try {
+      flush(stats);
+    } catch (const std::exception& e) {
+      if (!(is_retryable(e) || dynamic_cast<const pool_timeout*>(&e))) throw;
+      ++stats.reconnects;
+      if (attempt >= 5) break;
+      std::this_thread::sleep_for(
+          std::chrono::duration<double>(retry_delay(client_.retry_policy(), attempt)));
+    }
   }
   return stats;
 }

@@ -1,12 +1,94 @@
 -- Job -> Stage -> Task engine: workers' calls (claim, heartbeat, fail).
 -- complete_task_and_check_stage, the hot path, is in 15_engine_complete.sql.
 
+-- task_types of a claim: NULL (any type) or a non-empty array without NULLs.
+CREATE OR REPLACE FUNCTION workflow._engine_check_task_types(task_types text[])
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF task_types IS NOT NULL THEN
+    IF cardinality(task_types) = 0 THEN
+      RAISE EXCEPTION 'task_types must be NULL (any type) or non-empty' USING ERRCODE = '22023';
+    END IF;
+    IF array_position(task_types, NULL) IS NOT NULL THEN
+      RAISE EXCEPTION 'task_types[%] is NULL', array_position(task_types, NULL)
+        USING ERRCODE = '22004';
+    END IF;
+  END IF;
+END;
+$$;
+COMMENT ON FUNCTION workflow._engine_check_task_types(text[]) IS
+  'Internal: raises 22023 for an empty task_types array, 22004 for a NULL element (NULL means any type).';
+
 CREATE OR REPLACE FUNCTION workflow.claim_tasks(worker text, max_tasks int DEFAULT 1,
                                      task_types text[] DEFAULT NULL,
                                      lease interval DEFAULT '5 minutes')
 RETURNS SETOF workflow.tasks
 LANGUAGE plpgsql
 SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  PERFORM workflow._engine_check_text('worker', worker);
+  PERFORM workflow._engine_check_not_null('max_tasks', max_tasks);
+  PERFORM workflow._engine_check_lease('lease', lease);
+  IF max_tasks NOT BETWEEN 1 AND 10000 THEN
+    RAISE EXCEPTION 'max_tasks % is out of range 1..10000', max_tasks USING ERRCODE = '22023';
+  END IF;
+  PERFORM workflow._engine_check_task_types(task_types);
+  RETURN QUERY SELECT * FROM workflow._engine_claim(ARRAY[worker], max_tasks, task_types, lease);
+END;
+$$;
+COMMENT ON FUNCTION workflow.claim_tasks(text, int, text[], interval) IS
+  'Claims up to max_tasks (1..10000) runnable tasks for worker, optionally only of task_types, for lease: '
+  'queued tasks whose run_after has passed and claimed tasks whose lease expired (before their deadline), of '
+  'pending/running jobs that are not paused, of task types that are not paused; highest priority first, then '
+  'oldest. A type with a concurrency limit (set_task_type_limit) never has more than its limit claimed at once. '
+  'Sets deadline_at = now() + the task''s timeout; first fails the attempts whose deadline has passed. '
+  'FOR UPDATE SKIP LOCKED. Returns the claimed rows. On a Citus cluster (workflow.distribute()) '
+  'the jobs of the best runnable tasks are read over every shard first, then each job''s tasks are claimed '
+  'on the node that holds it (FOR UPDATE SKIP LOCKED there).';
+
+-- 1.5: one claim for several worker loops of a process (the client's
+-- WorkerGroup at batch 1): at most one task for each name in workers, in one
+-- statement and one commit, each task fenced by its own loop's name.
+CREATE OR REPLACE FUNCTION workflow.claim_tasks_for_workers(workers text[], task_types text[] DEFAULT NULL,
+                                                 lease interval DEFAULT '5 minutes')
+RETURNS SETOF workflow.tasks
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  PERFORM workflow._engine_check_not_null('workers', workers);
+  IF cardinality(workers) NOT BETWEEN 1 AND 10000 THEN
+    RAISE EXCEPTION 'workers has % elements, not 1..10000', cardinality(workers) USING ERRCODE = '22023';
+  END IF;
+  FOR i IN 1 .. cardinality(workers) LOOP
+    PERFORM workflow._engine_check_text(format('workers[%s]', i), workers[i]);
+  END LOOP;
+  PERFORM workflow._engine_check_lease('lease', lease);
+  PERFORM workflow._engine_check_task_types(task_types);
+  RETURN QUERY SELECT * FROM workflow._engine_claim(workers, cardinality(workers), task_types, lease);
+END;
+$$;
+COMMENT ON FUNCTION workflow.claim_tasks_for_workers(text[], text[], interval) IS
+  'claim_tasks for several workers at once: claims at most one task for each name in workers (1..10000 '
+  'names), the same tasks in the same order as claim_tasks(max_tasks => cardinality(workers)) would, and '
+  'the i-th claimed task is claimed by workers[i] (fenced by that name). Returns the claimed rows '
+  '(claimed_by says whose each is; fewer rows than workers when fewer tasks are runnable). For a process '
+  'whose worker loops each take one task at a time. 22004 NULL workers or element, 22023 an empty array, '
+  'more than 10000 or a name that is empty, over 200 characters or has control characters; task_types and '
+  'lease as claim_tasks.';
+
+-- The claim itself (arguments checked by the callers): up to max_tasks
+-- tasks; all for workers[1] when it has one name, else task i for workers[i].
+CREATE OR REPLACE FUNCTION workflow._engine_claim(workers text[], max_tasks int, task_types text[],
+                                                 lease interval)
+RETURNS SETOF workflow.tasks
+LANGUAGE plpgsql
 -- One plan per session (generic): its shape is fixed by the query (the
 -- claim index, in order, under the LIMIT), and planning it at every call
 -- would cost more than the claim itself; never JIT-compiled.
@@ -28,23 +110,8 @@ DECLARE
   prio int;
   got int := 0;
   n int;
+  w text;
 BEGIN
-  PERFORM workflow._engine_check_text('worker', worker);
-  PERFORM workflow._engine_check_not_null('max_tasks', max_tasks);
-  PERFORM workflow._engine_check_lease('lease', lease);
-  IF max_tasks NOT BETWEEN 1 AND 10000 THEN
-    RAISE EXCEPTION 'max_tasks % is out of range 1..10000', max_tasks USING ERRCODE = '22023';
-  END IF;
-  IF task_types IS NOT NULL THEN
-    IF cardinality(task_types) = 0 THEN
-      RAISE EXCEPTION 'task_types must be NULL (any type) or non-empty' USING ERRCODE = '22023';
-    END IF;
-    IF array_position(task_types, NULL) IS NOT NULL THEN
-      RAISE EXCEPTION 'task_types[%] is NULL', array_position(task_types, NULL)
-        USING ERRCODE = '22004';
-    END IF;
-  END IF;
-
   -- On a Citus cluster a multi-shard FOR UPDATE (and the recursive walk of
   -- the priorities below) is refused: claim job by job (19_engine_citus.sql).
   IF workflow._engine_citus_table('workflow.tasks') THEN
@@ -55,8 +122,15 @@ BEGIN
     IF EXISTS (SELECT 1 FROM workflow.tasks x WHERE x.status = 'claimed' AND x.deadline_at <= now()) THEN
       PERFORM workflow._engine_expire_timeouts(100);
     END IF;
-    RETURN QUERY SELECT * FROM workflow._engine_claim_tasks_distributed(worker, max_tasks, task_types, lease,
-                                                                        excluded, limited);
+    IF cardinality(workers) = 1 THEN
+      RETURN QUERY SELECT * FROM workflow._engine_claim_tasks_distributed(workers[1], max_tasks, task_types,
+                                                                          lease, excluded, limited);
+    ELSE
+      FOREACH w IN ARRAY workers LOOP
+        RETURN QUERY SELECT * FROM workflow._engine_claim_tasks_distributed(w, 1, task_types, lease,
+                                                                            excluded, limited);
+      END LOOP;
+    END IF;
     RETURN;
   END IF;
 
@@ -90,8 +164,15 @@ BEGIN
 
   -- A type with a concurrency limit in reach: the exact path (41_engine_controls.sql).
   IF cardinality(limited) > 0 AND (task_types IS NULL OR task_types && limited) THEN
-    RETURN QUERY SELECT * FROM workflow._engine_claim_limited(worker, max_tasks, task_types, lease,
-                                                              excluded, limited, prios);
+    IF cardinality(workers) = 1 THEN
+      RETURN QUERY SELECT * FROM workflow._engine_claim_limited(workers[1], max_tasks, task_types, lease,
+                                                                excluded, limited, prios);
+    ELSE  -- one claim per name: each counts the others' under the type's lock
+      FOREACH w IN ARRAY workers LOOP
+        RETURN QUERY SELECT * FROM workflow._engine_claim_limited(w, 1, task_types, lease,
+                                                                  excluded, limited, prios);
+      END LOOP;
+    END IF;
     RETURN;
   END IF;
 
@@ -104,7 +185,8 @@ BEGIN
   -- priority tried. (One statement over `priority = ANY (prios)` cannot read
   -- the index in order: its generic plan read and sorted every claimable
   -- task, 75 ms a claim at 50k queued.) A range ends at its first task not
-  -- due: what waits for later costs nothing.
+  -- due: what waits for later costs nothing. The k-th task claimed is
+  -- workers[k]'s (with one name, all are).
   FOREACH prio IN ARRAY prios LOOP
     RETURN QUERY
     WITH picked AS (
@@ -125,12 +207,15 @@ BEGIN
        ORDER BY t.priority DESC, (CASE WHEN t.status = 'queued' THEN t.run_after ELSE t.lease_expires_at END)
        LIMIT max_tasks - got
          FOR UPDATE OF t SKIP LOCKED
+    ), numbered AS (
+      SELECT picked.job_id, picked.id, got + row_number() OVER () AS k FROM picked
     )
     UPDATE workflow.tasks t
-       SET status = 'claimed', claimed_by = worker, heartbeat = now(),
+       SET status = 'claimed', claimed_by = workers[CASE WHEN cardinality(workers) = 1 THEN 1 ELSE numbered.k END],
+           heartbeat = now(),
            lease_expires_at = now() + lease, deadline_at = now() + t.timeout, updated_at = now()
-      FROM picked
-     WHERE t.job_id = picked.job_id AND t.id = picked.id
+      FROM numbered
+     WHERE t.job_id = numbered.job_id AND t.id = numbered.id
     RETURNING t.*;
     GET DIAGNOSTICS n = ROW_COUNT;
     got := got + n;
@@ -138,15 +223,15 @@ BEGIN
   END LOOP;
 END;
 $$;
-COMMENT ON FUNCTION workflow.claim_tasks(text, int, text[], interval) IS
-  'Claims up to max_tasks (1..10000) runnable tasks for worker, optionally only of task_types, for lease: '
-  'queued tasks whose run_after has passed and claimed tasks whose lease expired (before their deadline), of '
-  'pending/running jobs that are not paused, of task types that are not paused; highest priority first, then '
-  'oldest. A type with a concurrency limit (set_task_type_limit) never has more than its limit claimed at once. '
-  'Sets deadline_at = now() + the task''s timeout; first fails the attempts whose deadline has passed. '
-  'FOR UPDATE SKIP LOCKED. Returns the claimed rows. On a Citus cluster (workflow.distribute()) '
-  'the jobs of the best runnable tasks are read over every shard first, then each job''s tasks are claimed '
-  'on the node that holds it (FOR UPDATE SKIP LOCKED there).';
+COMMENT ON FUNCTION workflow._engine_claim(text[], int, text[], interval) IS
+  'Internal (claim_tasks, claim_tasks_for_workers): claims up to max_tasks runnable tasks, all for workers[1] '
+  'when workers has one name, else the i-th for workers[i]; the arguments are checked by the callers.';
+
+REVOKE EXECUTE ON FUNCTION workflow._engine_claim(text[], int, text[], interval),
+                           workflow._engine_check_task_types(text[]) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION workflow.claim_tasks_for_workers(text[], text[], interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION workflow.claim_tasks_for_workers(text[], text[], interval)
+  TO workflow_worker, workflow_admin;
 
 CREATE OR REPLACE FUNCTION workflow.heartbeat_task(task_id text, job_id text, worker text,
                                         lease interval DEFAULT '5 minutes')

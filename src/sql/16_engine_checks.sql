@@ -76,6 +76,7 @@ BEGIN
       'workflow.add_tasks(text,integer,text,jsonb[],boolean,integer,integer,integer,timestamp with time zone,integer,interval)',
       'workflow.seal_stage(text,integer)',
       'workflow.claim_tasks(text,integer,text[],interval)',
+      'workflow.claim_tasks_for_workers(text[],text[],interval)',
       'workflow.heartbeat_task(text,text,text,interval)',
       'workflow.complete_task_and_check_stage(text,text,integer,jsonb,boolean,text)',
       'workflow.complete_tasks(text[],text[],integer[],jsonb[],text)',

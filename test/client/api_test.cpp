@@ -216,6 +216,50 @@ TEST_F(ClientApi, CompleteByWorkerIsFenced) {
             lost < kept ? "w2,w1" : "w1,w2");
 }
 
+// What a WorkerGroup sends: completions and the next claims in one
+// transaction; one-task requests share one claim_tasks_for_workers, larger
+// ones claim alone; a refused completion leaves everything as it was.
+TEST_F(ClientApi, CompleteAndClaimInOneTransaction) {
+  const auto job = new_job(1);
+  a::add_tasks(c(), job, 1, "cycle", params(8));
+  a::ClaimRequest one{"L/0", 1, {"cycle"}, std::chrono::seconds(60)};
+  a::ClaimRequest other{"L/1", 1, {"cycle"}, std::chrono::seconds(60)};
+  a::ClaimRequest three{"L/2", 3, {"cycle"}, std::chrono::seconds(60)};
+  auto first = a::complete_and_claim(c(), {}, {}, {one, other, three});
+  EXPECT_TRUE(first.completed.empty());
+  ASSERT_EQ(first.claimed.size(), 3u);
+  ASSERT_EQ(first.claimed[0].size(), 1u);
+  ASSERT_EQ(first.claimed[1].size(), 1u);
+  ASSERT_EQ(first.claimed[2].size(), 3u);
+  EXPECT_EQ(first.claimed[0][0].claimed_by, "L/0");
+  EXPECT_EQ(first.claimed[1][0].claimed_by, "L/1");
+  for (const auto& t : first.claimed[2]) EXPECT_EQ(t.claimed_by, "L/2");
+  EXPECT_EQ(count("SELECT count(DISTINCT id) FROM workflow.tasks WHERE job_id = $1 AND status = 'claimed'", {job}), 5);
+
+  // A completion under the wrong name: 55000, and neither the other
+  // completion nor the claims of that transaction happened.
+  const auto& t0 = first.claimed[0][0];
+  const auto& t1 = first.claimed[1][0];
+  EXPECT_EQ(sqlstate_of([&] {
+              a::complete_and_claim(c(), {{t0.id, job, 1, {{"by", 0}}}, {t1.id, job, 1, {{"by", 1}}}},
+                                    {"L/0", "L/0"}, {one, other});
+            }),
+            "55000");
+  EXPECT_EQ(count("SELECT count(*) FROM workflow.tasks WHERE job_id = $1 AND status = 'completed'", {job}), 0);
+  EXPECT_EQ(count("SELECT count(*) FROM workflow.tasks WHERE job_id = $1 AND status = 'claimed'", {job}), 5);
+
+  // Each under its own name: both complete, and each loop gets its next task.
+  auto second = a::complete_and_claim(c(), {{t0.id, job, 1, {{"by", 0}}}, {t1.id, job, 1, {{"by", 1}}}},
+                                      {"L/0", "L/1"}, {one, other});
+  ASSERT_EQ(second.completed.size(), 2u);
+  EXPECT_FALSE(second.completed[0].stage_complete);
+  EXPECT_EQ(second.claimed[0].size(), 1u);
+  EXPECT_EQ(second.claimed[1].size(), 1u);
+  EXPECT_EQ(count("SELECT count(*) FROM workflow.tasks WHERE job_id = $1 AND status = 'completed'", {job}), 2);
+  EXPECT_EQ(count("SELECT count(*) FROM workflow.tasks WHERE job_id = $1 AND status = 'claimed'", {job}), 5);  // 5 - 2 + 2
+  EXPECT_THROW(a::complete_and_claim(c(), {{t0.id, job, 1, {}}}, {}, {}), workflow::client::usage_error);
+}
+
 TEST_F(ClientApi, CancelJob) {
   const auto job = new_job(1);
   a::add_tasks(c(), job, 1, "cancel", params(2));

@@ -161,9 +161,6 @@ TEST(ClientWorker, LongTaskIsHeartbeatedAndKeepsItsLease) {
   EXPECT_GE(run.total().heartbeats, 3u);
 }
 
-// A batch with a task the server refuses (its job was cancelled while the
-// handler ran): complete_tasks writes nothing, the worker then completes the
-// others one by one, so the other job still runs to its end.
 // Loops sharing round trips (WorkerGroup) at batch 1: the same exactly-once
 // run; each task completed under the name of the loop that claimed it.
 TEST(ClientWorker, LoopsSharingRoundTripsRunAJobExactlyOnce) {
@@ -203,8 +200,10 @@ TEST(ClientWorker, LoopsSharingRoundTripsRunAJobExactlyOnce) {
   EXPECT_EQ(handled.size(), 600u);
   for (const auto& [id, n] : handled) EXPECT_EQ(n, 1) << id;
   const auto counts = group.counts();
-  EXPECT_GE(counts.claims, 600u);  // at least one claim per task (batch 1)
-  EXPECT_EQ(counts.completes, 600u);
+  // Each loop's completions went with its next claim: one cycle per claim
+  // (at least one per task, batch 1), none completed apart.
+  EXPECT_GE(counts.cycles, 600u);
+  EXPECT_EQ(counts.completes, 0u);
   const auto done = client.run([&](Connection& c) {
     return c.query("SELECT count(*) FILTER (WHERE status = 'completed' AND result_data->>'id' = id), "
                    "count(DISTINCT claimed_by), count(*) FILTER (WHERE claimed_by NOT LIKE 'grp-%') "
@@ -217,6 +216,9 @@ TEST(ClientWorker, LoopsSharingRoundTripsRunAJobExactlyOnce) {
     EXPECT_TRUE(k.ok) << k.name << ": " << k.detail;
 }
 
+// A batch with a task the server refuses (its job was cancelled while the
+// handler ran): complete_tasks writes nothing, the worker then completes the
+// others one by one, so the other job still runs to its end.
 TEST(ClientWorker, RefusedTaskInABatchDoesNotLoseTheOthers) {
   Client client(client_options(6));
   std::string keep, cancelled;
@@ -248,6 +250,46 @@ TEST(ClientWorker, RefusedTaskInABatchDoesNotLoseTheOthers) {
   });
   EXPECT_EQ(counts.int64(0, 0), 3);
   EXPECT_EQ(counts.int64(0, 1), 3);
+}
+
+// The same in loops sharing round trips at batch 1: a refused completion
+// fails the shared transaction (the other loops' completions and claims
+// with it); each loop then completes its own alone and goes on, none stops.
+TEST(ClientWorker, RefusedTaskInASharedRoundDoesNotStopTheLoops) {
+  Client client(client_options(8));
+  std::string keep, cancelled;
+  client.run([&](Connection& c) {
+    keep = a::create_job(c, "worker-shared", json::object(), 1);
+    cancelled = a::create_job(c, "worker-shared", json::object(), 1);
+    a::add_tasks(c, keep, 1, "shared", std::vector<json>(40, json::object()));
+    a::add_tasks(c, cancelled, 1, "shared", std::vector<json>(40, json::object()));
+  });
+  WorkerGroup group(client);
+  WorkerOptions o;
+  o.name = "shared";
+  o.task_types = {"shared"};
+  o.batch_size = 1;
+  o.group = &group;
+  std::atomic<bool> cancel_done{false};
+  std::optional<std::string> status;
+  const auto run = run_workers(client, keep, 4, o, [&](const Task& t) {
+    if (t.job_id == cancelled && !cancel_done.exchange(true))
+      client.run([&](Connection& c) { return a::cancel_job(c, cancelled, std::string("test")); });
+    return json::object();
+  }, &status);
+  EXPECT_EQ(status, std::optional<std::string>("completed"));
+  EXPECT_EQ(run.total().stage_completions, 1u);
+  const auto counts = client.run([&](Connection& c) {
+    return c.query("SELECT count(*) FILTER (WHERE job_id = $1 AND status = 'completed'), "
+                   "count(*) FILTER (WHERE job_id = $2 AND status = 'completed'), "
+                   "count(*) FILTER (WHERE job_id = $2 AND status = 'cancelled') FROM workflow.tasks",
+                   {keep, cancelled});
+  });
+  EXPECT_EQ(counts.int64(0, 0), 40);
+  // Completed before the cancel committed, or cancelled; the task whose
+  // handler cancelled the job was refused (so not all completed).
+  EXPECT_EQ(counts.int64(0, 1) + counts.int64(0, 2), 40);
+  EXPECT_LT(counts.int64(0, 1), 40);
 }
 
 // A completer that was told stage_complete and died before advancing the job:

@@ -5,7 +5,7 @@
 -- user, the identity the SECURITY DEFINER functions check. The roles are
 -- created in this transaction and rolled back with it.
 BEGIN;
-SELECT plan(267);
+SELECT plan(281);
 
 CREATE ROLE roles_engine_owner LOGIN;
 CREATE ROLE roles_engine_other LOGIN;
@@ -136,6 +136,10 @@ INSERT INTO calls VALUES
   (31, $$SELECT workflow._engine_notify_job_complete('roles-e-1', 'completed')$$,
       '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
   (32, $$SELECT workflow._is_admin()$$,
+      '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  (33, $$SELECT * FROM workflow.claim_tasks_for_workers(ARRAY['roles-peek-1', 'roles-peek-2'], NULL, '1 microsecond')$$,
+      '42501', '42501', 'ok', '42501', '42501', 'ok', '42501'),
+  (34, $$SELECT * FROM workflow._engine_claim(ARRAY['roles-peek'], 10, NULL, '1 microsecond')$$,
       '42501', '42501', '42501', '42501', '42501', '42501', '42501');
 CREATE TEMP TABLE outcomes (role text, n int, outcome text);
 GRANT SELECT ON calls TO PUBLIC;
@@ -158,7 +162,7 @@ SET SESSION AUTHORIZATION roles_engine_plain;
 INSERT INTO outcomes SELECT 'plain', n, pg_temp.probe(sql) FROM calls ORDER BY n;
 RESET SESSION AUTHORIZATION;
 
--- 7 roles x 32 calls = 224 tests
+-- 7 roles x 34 calls = 238 tests
 SELECT is(o.outcome, e.expected, format('%s: %s -> %s', o.role, c.sql, e.expected))
   FROM outcomes o
   JOIN calls c USING (n)

@@ -68,6 +68,26 @@ std::vector<std::vector<Task>> claim_tasks_for(Connection& c, const std::vector<
 std::vector<StageCompletion> complete_claimed_tasks(Connection& c,
                                                     const std::vector<TaskCompletion>& batch,
                                                     const std::vector<std::string>& workers);
+// One task for each name in workers (workflow.claim_tasks_for_workers, 1.5):
+// one statement; answers in no particular order, each task's worker in
+// Task::claimed_by.
+std::vector<Task> claim_tasks_for_workers(Connection& c, const std::vector<std::string>& workers,
+                                          const std::vector<std::string>& task_types = {},
+                                          std::chrono::seconds lease = std::chrono::seconds(300));
+// What a WorkerGroup sends for the loops that finished a task and want the
+// next at the same moment: ONE round trip and ONE transaction (all or
+// nothing: a refused completion claims nothing). First the completions
+// (complete_claimed_tasks, element i fenced by done_workers[i]; none when
+// `done` is empty), then the claims: requests for one task with the same
+// types and lease share one claim_tasks_for_workers, the others are one
+// claim_tasks each. Answers in input and request order.
+struct CompletedAndClaimed {
+  std::vector<StageCompletion> completed;
+  std::vector<std::vector<Task>> claimed;
+};
+CompletedAndClaimed complete_and_claim(Connection& c, const std::vector<TaskCompletion>& done,
+                                       const std::vector<std::string>& done_workers,
+                                       const std::vector<ClaimRequest>& claims);
 // The same completions as single complete_task calls, pipelined (one round
 // trip), each in its own transaction: one refused task does not stop the
 // others (the first error is thrown after all ran). Slower (a commit per task).

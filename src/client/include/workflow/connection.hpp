@@ -22,6 +22,11 @@ namespace workflow::client {
 using Param = std::optional<std::string>;  // nullopt = SQL NULL; text format
 using Params = std::vector<Param>;
 
+struct Statement {  // one statement of a pipeline
+  std::string sql;
+  Params params;
+};
+
 struct Notification {
   std::string channel;
   std::string payload;
@@ -51,6 +56,9 @@ class Connection {
   //   only its own statement, the others still run and commit).
   // The first error is thrown after the whole batch has been read.
   std::vector<Result> pipeline(const std::string& sql, const std::vector<Params>& batches,
+                               bool separate_transactions = false);
+  // Different statements, pipelined the same way (one round trip).
+  std::vector<Result> pipeline(const std::vector<Statement>& statements,
                                bool separate_transactions = false);
 
   // COPY ... TO STDOUT: each data chunk (a row in text/csv format) goes to sink.

@@ -19,6 +19,7 @@ struct Task {
   int task_index = 0;
   json parameters;
   int retry_count = 0;
+  std::string claimed_by;  // the worker name it was claimed with
 };
 
 struct Job {

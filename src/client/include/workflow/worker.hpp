@@ -45,9 +45,11 @@ struct WorkerOptions {
   // How often to claim stage hand-overs (claim_stage_handovers, a few stages
   // per call, leased for `lease`), busy or idle; 0 = never.
   std::chrono::milliseconds handover_every{1000};
-  // Loops of one process sharing round trips (claims and batch completions
-  // of the loops that ask at the same moment go together); nullptr: alone.
-  // Must outlive the Worker. Not with transaction_per_task (completes alone).
+  // Loops of one process sharing round trips; nullptr: alone. The tasks a
+  // loop handled complete together with its next claim, and the loops that
+  // ask at the same moment go together: one round trip and one transaction
+  // for all their completions and claims. Must outlive the Worker. Not with
+  // transaction_per_task (that completes alone, then claims).
   WorkerGroup* group = nullptr;
 };
 
@@ -88,13 +90,21 @@ class Worker {
   // Runs until stop is set (or stop_after_idle elapses with nothing to do).
   WorkerStats run(const std::atomic<bool>& stop);
   // One claim/handle/complete cycle; returns the number of tasks claimed.
+  // With a group the tasks it handled complete with the next run_once's
+  // claim (or complete_pending; run() does it before it returns).
   int run_once(WorkerStats& stats);
+  // Completes what was handled and not yet confirmed, and follows up its
+  // completed stages.
+  void complete_pending(WorkerStats& stats) { flush(stats); }
 
  private:
   void on_stage_complete(const std::string& job_id, int stage, WorkerStats& stats,
                          bool handover = false);
   void take_handovers(WorkerStats& stats);
   void flush(WorkerStats& stats);
+  std::vector<Task> complete_and_claim(WorkerStats& stats);
+  void confirm(const std::vector<StageCompletion>& answers, WorkerStats& stats);
+  void follow_up_stages(WorkerStats& stats);
   Client& client_;
   // Handled tasks whose completion (or stage follow-up) has not been confirmed
   // yet: kept across a connection outage and sent again first (idempotent), so
