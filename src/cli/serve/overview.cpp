@@ -1,10 +1,13 @@
 // Shared whole-table figures of `workflow serve` (see overview.hpp).
 #include "overview.hpp"
 
+#include <algorithm>
 #include <string>
 
 namespace workflow::serve {
 namespace {
+
+constexpr long kReuseFactor = 20;  // a read is reused at least 20 times as long as it took
 
 // The open figures; `summary`: the database has workflow.open_task_summary
 // (1.5), else (an older extension) the three views it stands for.
@@ -41,19 +44,24 @@ const char* kFinishedSql =
 }  // namespace
 
 nlohmann::json Overview::cached(Db& db, const char* key, std::chrono::milliseconds ttl,
-                                const std::function<std::string()>& sql) {
+                                std::atomic<long>& last_ms, const std::function<std::string()>& sql) {
+  if (ttl.count() > 0) ttl = std::max(ttl, std::chrono::milliseconds(kReuseFactor * last_ms.load()));
   const Rendered r = cache_.get(key, [&] {
-    return Rendered{200, db.value(sql()).dump(), "application/json"};
+    const auto t0 = std::chrono::steady_clock::now();
+    Rendered out{200, db.value(sql()).dump(), "application/json"};
+    last_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    return out;
   }, ttl);
   return nlohmann::json::parse(r.body);
 }
 
 nlohmann::json Overview::open(Db& db) {
-  return cached(db, "open", open_ttl_, [&db] { return open_sql(db.readable("workflow.open_task_summary")); });
+  return cached(db, "open", open_ttl_, open_ms_,
+                [&db] { return open_sql(db.readable("workflow.open_task_summary")); });
 }
 
 nlohmann::json Overview::finished(Db& db) {
-  return cached(db, "finished", finished_ttl_, [] { return std::string(kFinishedSql); });
+  return cached(db, "finished", finished_ttl_, finished_ms_, [] { return std::string(kFinishedSql); });
 }
 
 }  // namespace workflow::serve
