@@ -4,12 +4,15 @@
 // does; one more client scrapes /metrics every 5 seconds (Prometheus'
 // default is 1 minute). Runs until SIGTERM,
 // then prints {"requests", "errors", "p50_ms", "p99_ms"} as JSON.
+// DASH_CONTROL=1: every request is /healthz instead (no database read, no
+// rendering): the same HTTP load, to tell its own cost from the dashboard's.
 //   node load.mjs BASE_URL JOB_ID [clients=100] [refresh_ms=1000]
 const [base, job, clientsArg = '100', refreshArg = '1000'] = process.argv.slice(2);
 const clients = Number(clientsArg);
 const refresh = Number(refreshArg);
 const id = encodeURIComponent(job);
-const pages = [['/', '/panel/jobs'], [`/job?id=${id}`, `/panel/job?id=${id}`],
+const control = process.env.DASH_CONTROL === '1';
+const pages = control ? [['/healthz', '/healthz']] : [['/', '/panel/jobs'], [`/job?id=${id}`, `/panel/job?id=${id}`],
                ['/queues', '/panel/queues'], ['/failures', '/panel/failures']];
 let stop = false;
 let requests = 0;
@@ -42,7 +45,7 @@ async function client(i) {
 
 async function scraper() {
   while (!stop) {
-    await get('/metrics');
+    await get(control ? '/healthz' : '/metrics');
     await sleep(5000);
   }
 }

@@ -27,8 +27,14 @@ void add_serve(CLI::App& app, Global& g) {
       ->check(CLI::Range(0, 60000))
       ->capture_default_str();
   cmd->add_option("--scan-cache-ms", o->scan_cache_ms,
-                  "reuse the panels that count tasks (queues, stuck jobs) this long (0: never)")
+                  "reuse the counts of open tasks, stale claims and stuck jobs (queues panel, /metrics) this long "
+                  "(0: never)")
       ->check(CLI::Range(0, 600000))
+      ->capture_default_str();
+  cmd->add_option("--count-cache-ms", o->count_cache_ms,
+                  "reuse the counts of finished tasks by type (/metrics; they read the whole task table) this long "
+                  "(0: never)")
+      ->check(CLI::Range(0, 3600000))
       ->capture_default_str();
   cmd->add_option("--threads", o->threads, "request threads")->check(CLI::Range(1, 256))->capture_default_str();
   cmd->add_option("--port-file", o->port_file, "write the port listened on to this file");

@@ -1,6 +1,6 @@
--- Monitoring views (1.4): what a dashboard (`workflow serve`) or a monitoring
+-- Monitoring views (1.4; stuck_jobs reworked in 1.5): what a dashboard (`workflow serve`) or a monitoring
 -- system reads. Re-runnable as it is (CREATE OR REPLACE, GRANT, COMMENT): the
--- 1.3 -> 1.4 upgrade runs this file (src/sql/upgrade/1.3--1.4.list).
+-- 1.3 -> 1.4 and 1.4 -> 1.5 upgrades run this file (src/sql/upgrade/*.list).
 --
 -- The views run with their owner's rights (not security_invoker): they show
 -- every job, whoever owns it, and are readable by workflow_monitor (a new
@@ -117,14 +117,24 @@ COMMENT ON VIEW workflow.stage_latency IS
   'Every completed stage and its latency in seconds, from the stage''s creation to its completion.';
 
 -- Jobs that are not ending by themselves: see the reasons in the comment.
+-- 1.5: an unfinished stage's tasks are read only when it may be stuck: it
+-- is 5 minutes old (created and sealed) and none of its tasks changed in
+-- the last 5 minutes (the EXISTS stops at the first that did); a moving
+-- stage costs no count of its tasks (before, every poll counted them all).
 CREATE OR REPLACE VIEW workflow.stuck_jobs AS
 SELECT j.id AS job_id, j.job_type, j.status, j.stage, r.reason, r.since
   FROM workflow.jobs j
   LEFT JOIN workflow.stages s ON s.job_id = j.id AND s.stage = j.stage
+  CROSS JOIN LATERAL (
+    SELECT s.job_id IS NOT NULL AND s.completed_at IS NULL
+           AND greatest(s.created_at, s.sealed_at) < now() - interval '5 minutes'
+           AND NOT EXISTS (SELECT FROM workflow.tasks y
+                            WHERE y.job_id = s.job_id AND y.stage = s.stage
+                              AND y.updated_at >= now() - interval '5 minutes') AS idle) i
   LEFT JOIN LATERAL (
     SELECT count(*) FILTER (WHERE x.status IN ('queued', 'claimed')) AS open_tasks,
            max(x.updated_at) AS last_update
-      FROM workflow.tasks x WHERE x.job_id = s.job_id AND x.stage = s.stage) t ON s.job_id IS NOT NULL
+      FROM workflow.tasks x WHERE i.idle AND x.job_id = s.job_id AND x.stage = s.stage) t ON true
   CROSS JOIN LATERAL (
     SELECT CASE
              WHEN s.job_id IS NULL THEN 'current stage has no tasks'
@@ -136,7 +146,8 @@ SELECT j.id AS job_id, j.job_type, j.status, j.stage, r.reason, r.since
              WHEN s.job_id IS NULL THEN j.updated_at
              WHEN s.completed_at IS NOT NULL
                THEN coalesce(s.handover_expires_at, s.completed_at + j.handover_lease)
-             ELSE greatest(s.created_at, s.sealed_at, t.last_update)
+             WHEN i.idle THEN greatest(s.created_at, s.sealed_at, t.last_update)
+             -- else NULL: moving, or younger than 5 minutes; not stuck
            END AS since) r
  WHERE j.status IN ('pending', 'running')
    AND r.since < now() - CASE WHEN s.completed_at IS NOT NULL THEN interval '0' ELSE interval '5 minutes' END;

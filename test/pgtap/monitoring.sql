@@ -1,11 +1,12 @@
--- pgTAP: the monitoring views (src/sql/50_monitoring.sql, issue 14): their
+-- pgTAP: the monitoring views (src/sql/50_monitoring.sql and
+-- 51_monitoring_open.sql, issue 14): their
 -- figures on a job in a known state, and who may read them (workflow_monitor
 -- and workflow_admin; not PUBLIC, a producer or a worker). All in one
 -- transaction, rolled back: now() is fixed, so the time windows are exact.
 -- Only this test's jobs (mon-*) and task types are counted: the upgrade test
 -- runs the suite on a database that holds other jobs.
 BEGIN;
-SELECT plan(30);
+SELECT plan(34);
 
 CREATE ROLE monitoring_reader LOGIN;
 CREATE ROLE monitoring_plain LOGIN;
@@ -42,6 +43,21 @@ SELECT results_eq(
   $$SELECT task_id, claimed_by, expired_for FROM workflow.stale_claims WHERE job_id LIKE 'mon-%'$$,
   $$VALUES ('mon-job:1:1', 'w1', interval '1 minute')$$,
   'stale_claims: the claim whose lease expired, not the live one');
+SELECT results_eq(
+  $$SELECT task_type, status, tasks, runnable_tasks, stale_claims FROM workflow.open_task_summary
+     WHERE task_type IN ('alpha', 'beta') ORDER BY 1, 2$$,
+  $$VALUES ('alpha', 'claimed', 2::bigint, 0::bigint, 1::bigint), ('alpha', 'queued', 1, 0, 0),
+           ('beta', 'queued', 1, 1, 0)$$,
+  'open_task_summary: open tasks, runnable ones (not the retrying one) and the stale claim, in one pass');
+SELECT results_eq(
+  $$SELECT o.task_type, o.tasks, o.runnable_tasks, o.runnable_since, o.stale_claims
+      FROM workflow.open_task_summary o WHERE o.task_type IN ('alpha', 'beta') ORDER BY 1, 2$$,
+  $$SELECT q.task_type, q.tasks, coalesce(r.runnable_tasks, 0), r.runnable_since,
+           (SELECT count(*) FROM workflow.stale_claims s WHERE s.task_type = q.task_type AND q.status = 'claimed')
+      FROM workflow.queue_depth q
+      LEFT JOIN workflow.oldest_runnable_task r ON r.task_type = q.task_type AND q.status = 'queued'
+     WHERE q.task_type IN ('alpha', 'beta') AND q.status IN ('queued', 'claimed') ORDER BY 1, 2$$,
+  'open_task_summary agrees with queue_depth, oldest_runnable_task and stale_claims');
 SELECT results_eq(
   $$SELECT stage, total_tasks, completed, failed, queued, claimed, complete, completed_last_minute
       FROM workflow.stage_progress WHERE job_id = 'mon-job'$$,
@@ -99,12 +115,16 @@ UPDATE workflow.stages SET created_at = now() - interval '6 minutes', sealed_at 
  WHERE job_id = 'mon-job-2';
 SELECT results_eq($$SELECT reason FROM workflow.stuck_jobs WHERE job_id = 'mon-job-2'$$,
                   $$VALUES ('no task progress')$$, 'stuck_jobs: no task changed for 5 minutes');
+UPDATE workflow.tasks SET updated_at = now() - interval '1 minute' WHERE job_id = 'mon-job-2';
+SELECT is((SELECT count(*) FROM workflow.stuck_jobs WHERE job_id = 'mon-job-2'), 0::bigint,
+          'stuck_jobs: an old stage with a task changed in the last 5 minutes is moving');
 
 -- Who may read them.
 SELECT is(has_table_privilege('monitoring_reader', 'workflow.' || v, 'SELECT'), true,
           'workflow_monitor reads workflow.' || v)
   FROM unnest(ARRAY['queue_depth', 'oldest_runnable_task', 'stale_claims', 'job_summary', 'stage_progress',
-                    'stage_counters', 'task_completions', 'failed_tasks', 'stage_latency', 'stuck_jobs']) v;
+                    'stage_counters', 'task_completions', 'failed_tasks', 'stage_latency', 'stuck_jobs',
+                    'open_task_summary']) v;
 SELECT count(*) AS all_jobs FROM workflow.jobs \gset
 SET SESSION AUTHORIZATION monitoring_reader;
 SELECT is((SELECT count(*) FROM workflow.job_summary), :all_jobs::bigint, 'a monitor sees every job (definer view)');
@@ -119,8 +139,8 @@ SELECT is((SELECT count(*) FROM pg_catalog.pg_class c
             WHERE c.relnamespace = 'workflow'::regnamespace AND c.relkind = 'v'
               AND c.relname IN ('queue_depth', 'oldest_runnable_task', 'stale_claims', 'job_summary',
                                 'stage_progress', 'stage_counters', 'task_completions', 'failed_tasks',
-                                'stage_latency', 'stuck_jobs')
-              AND obj_description(c.oid, 'pg_class') IS NOT NULL), 10::bigint, 'every view has a comment');
+                                'stage_latency', 'stuck_jobs', 'open_task_summary')
+              AND obj_description(c.oid, 'pg_class') IS NOT NULL), 11::bigint, 'every view has a comment');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -40,7 +40,7 @@ SQL
 JOB=$(build/workflow submit --type etl --tasks 200,3000,100 --task-type sleep)
 
 build/workflow --db "postgresql://wf_exporter@127.0.0.1:$PGPORT/postgres" serve --listen 127.0.0.1:0 \
-  --port-file "$TMP/port" --cache-ms 0 >"$TMP/serve.log" 2>&1 &
+  --port-file "$TMP/port" --cache-ms 0 --scan-cache-ms 0 --count-cache-ms 0 >"$TMP/serve.log" 2>&1 &
 SERVE_PID=$!
 for _ in $(seq 1 100); do [ -s "$TMP/port" ] && break; sleep 0.1; done
 URL=http://127.0.0.1:$(cat "$TMP/port")

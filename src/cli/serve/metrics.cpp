@@ -9,6 +9,10 @@
 namespace workflow::serve {
 namespace {
 
+// The figures that count tasks across every job come from the shared
+// Overview (overview.hpp); the rest (jobs, stage latency, failed tasks)
+// read small tables or indexes, on each render.
+
 // Upper bounds of the stage completion latency histogram, in seconds.
 const std::vector<double> kBuckets = {0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 14400};
 
@@ -39,10 +43,6 @@ std::string views_sql(bool dead_view) {
   for (const double b : kBuckets) buckets += fmt::format("count(*) FILTER (WHERE seconds <= {}), ", b);
   return fmt::format(
       "SELECT json_build_object("
-      " 'depth', (SELECT coalesce(json_agg(q), '[]') FROM workflow.queue_depth q),"
-      " 'oldest', (SELECT coalesce(json_agg(o), '[]') FROM workflow.oldest_runnable_task o),"
-      " 'stale', (SELECT count(*) FROM workflow.stale_claims),"
-      " 'stuck', (SELECT count(*) FROM workflow.stuck_jobs),"
       " 'jobs', (SELECT coalesce(json_agg(x), '[]') FROM (SELECT status, count(*) AS n"
       "          FROM workflow.job_summary GROUP BY status) x),"
       " 'latency', (SELECT json_build_object('le', json_build_array({} count(*)),"
@@ -53,9 +53,12 @@ std::string views_sql(bool dead_view) {
       dead_view ? "workflow.dead_tasks" : "workflow.failed_tasks WHERE status = 'failed'");
 }
 
-void database_metrics(Writer& w, const nlohmann::json& d) {
+void database_metrics(Writer& w, const nlohmann::json& d, const nlohmann::json& open,
+                      const nlohmann::json& finished) {
+  nlohmann::json depth = open.at("depth");
+  for (const auto& r : finished) depth.push_back(r);
   w.head("workflow_tasks", "gauge", "Tasks by task type and status (workflow.queue_depth).");
-  for (const auto& r : d.at("depth"))
+  for (const auto& r : depth)
     w.sample("workflow_tasks",
              fmt::format("task_type=\"{}\",status=\"{}\"", label(r.at("task_type")), label(r.at("status"))),
              r.at("tasks").get<double>());
@@ -65,26 +68,26 @@ void database_metrics(Writer& w, const nlohmann::json& d) {
         std::tuple{"workflow_task_failures_total", "failed",
                    "Dead tasks (failed, out of retries) by task type (workflow.queue_depth)."}}) {
     w.head(name, "counter", help);
-    for (const auto& r : d.at("depth"))
+    for (const auto& r : depth)
       if (r.at("status") == status)
         w.sample(name, fmt::format("task_type=\"{}\"", label(r.at("task_type"))), r.at("tasks").get<double>());
   }
   w.head("workflow_runnable_tasks", "gauge", "Queued tasks whose run_after has passed (workflow.oldest_runnable_task).");
-  for (const auto& r : d.at("oldest"))
+  for (const auto& r : open.at("oldest"))
     w.sample("workflow_runnable_tasks", fmt::format("task_type=\"{}\"", label(r.at("task_type"))),
              r.at("runnable_tasks").get<double>());
   w.head("workflow_oldest_runnable_task_age_seconds", "gauge",
          "How long the oldest runnable task of a type has waited (workflow.oldest_runnable_task).");
-  for (const auto& r : d.at("oldest"))
+  for (const auto& r : open.at("oldest"))
     w.sample("workflow_oldest_runnable_task_age_seconds",
              fmt::format("task_type=\"{}\"", label(r.at("task_type"))), r.at("age_seconds").get<double>());
   w.head("workflow_jobs", "gauge", "Jobs by status (workflow.job_summary).");
   for (const auto& r : d.at("jobs"))
     w.sample("workflow_jobs", fmt::format("status=\"{}\"", label(r.at("status"))), r.at("n").get<double>());
   w.head("workflow_stale_claims", "gauge", "Claimed tasks whose lease expired (workflow.stale_claims).");
-  w.sample("workflow_stale_claims", "", d.at("stale").get<double>());
+  w.sample("workflow_stale_claims", "", open.at("stale_count").get<double>());
   w.head("workflow_stuck_jobs", "gauge", "Jobs that are not moving (workflow.stuck_jobs).");
-  w.sample("workflow_stuck_jobs", "", d.at("stuck").get<double>());
+  w.sample("workflow_stuck_jobs", "", static_cast<double>(open.at("stuck").size()));
   w.head("workflow_dead_tasks", "gauge", "Tasks that failed for good (workflow.dead_tasks).");
   w.sample("workflow_dead_tasks", "", d.at("dead").get<double>());
   w.head("workflow_retrying_tasks", "gauge", "Tasks whose last attempt failed and that will be retried.");
@@ -103,11 +106,12 @@ void database_metrics(Writer& w, const nlohmann::json& d) {
 
 }  // namespace
 
-std::string render_metrics(Db& db) {
+std::string render_metrics(Db& db, Overview& overview) {
   Writer w;
   double up = 1;
   try {
-    database_metrics(w, db.value(views_sql(db.readable("workflow.dead_tasks"))));
+    database_metrics(w, db.value(views_sql(db.readable("workflow.dead_tasks"))), overview.open(db),
+                     overview.finished(db));
   } catch (const std::exception& e) {
     spdlog::warn("metrics: {}", e.what());
     w.out.clear();

@@ -6,9 +6,12 @@
 #include <string>
 
 #include "db.hpp"
+#include "overview.hpp"
 
 namespace workflow::serve {
 
-std::string render_metrics(Db& db);
+// The task counts across every job come from `overview` (shared with the
+// queues panel, reused for --scan-cache-ms and --count-cache-ms).
+std::string render_metrics(Db& db, Overview& overview);
 
 }  // namespace workflow::serve

@@ -139,15 +139,7 @@ std::string failures_panel(PanelContext& c) {
   return "<h2>Dead tasks</h2>" + failed_table(c, dead) + "<h2>Retrying</h2>" + failed_table(c, retrying);
 }
 
-std::string queues_panel(PanelContext& c) {
-  const json d = c.db.value(
-      "SELECT json_build_object("
-      "  'depth', (SELECT coalesce(json_agg(q ORDER BY q.task_type, q.status), '[]') FROM workflow.queue_depth q"
-      "           WHERE q.status IN ('queued', 'claimed')),"
-      " 'oldest', (SELECT coalesce(json_agg(o ORDER BY o.task_type), '[]') FROM workflow.oldest_runnable_task o),"
-      " 'stale', (SELECT coalesce(json_agg(s), '[]') FROM (SELECT * FROM workflow.stale_claims"
-      "           ORDER BY lease_expires_at LIMIT 100) s),"
-      " 'stuck', (SELECT coalesce(json_agg(s ORDER BY s.since), '[]') FROM workflow.stuck_jobs s))");
+std::string queues_panel(PanelContext& c, const json& d) {
   std::vector<Column> depth = {{"type", "task_type"}, {"status", status_cell}, {"tasks", "tasks"}};
   if (c.actions)
     depth.push_back({"", [](const json& r) {

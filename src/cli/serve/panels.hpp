@@ -22,7 +22,9 @@ std::string jobs_panel(PanelContext& c, const std::string& status, const std::st
 // failed tasks; "" when the job does not exist.
 std::string job_panel(PanelContext& c, const std::string& job_id);
 std::string failures_panel(PanelContext& c);
-std::string queues_panel(PanelContext& c);
+// Queue depth, oldest runnable task, stale claims and stuck jobs from the
+// shared figures `d` (Overview::open(), overview.hpp).
+std::string queues_panel(PanelContext& c, const nlohmann::json& d);
 // Not live: a form's answer.
 std::string history_panel(PanelContext& c, const std::string& table, const std::string& key);
 std::string survey_panel(PanelContext& c, const std::string& session, const std::string& week);

@@ -18,6 +18,7 @@
 #include "db.hpp"
 #include "html.hpp"
 #include "metrics.hpp"
+#include "overview.hpp"
 #include "panels.hpp"
 
 namespace workflow::serve {
@@ -67,18 +68,19 @@ struct App {
   Cache cache;
   Layout layout;
   ActionPolicy policy;
+  Overview overview;
 
   Throughput throughput;
 
   PanelContext ctx() { return PanelContext{db, policy.allowed, &throughput}; }
 
-  // GET path (a page) and GET /panel/path (its live part), both cached:
-  // for --cache-ms, or --scan-cache-ms for a panel that counts tasks (scans).
+  // GET path (a page) and GET /panel/path (its live part), both cached for
+  // --cache-ms (the counts across every job, in Overview, for longer).
   void page_and_panel(httplib::Server& svr, const std::string& path,
                       std::function<std::string(const httplib::Request&)> title,
                       std::function<std::string(const httplib::Request&)> form,
-                      std::function<std::string(const httplib::Request&)> panel, bool scans = false) {
-    const std::chrono::milliseconds ttl(scans ? opts.scan_cache_ms : opts.cache_ms);
+                      std::function<std::string(const httplib::Request&)> panel) {
+    const std::chrono::milliseconds ttl(opts.cache_ms);
     svr.Get("/panel" + path, [this, panel, ttl](const httplib::Request& req, httplib::Response& res) {
       send(res, cache.get(key_of(req), [&] { return guarded([&] { return Rendered{200, panel(req)}; }); }, ttl));
     });
@@ -147,9 +149,8 @@ void routes(httplib::Server& svr, App& app) {
       svr, "/queues", [](const httplib::Request&) { return std::string("Queues"); }, none,
       [&app](const httplib::Request&) {
         auto c = app.ctx();
-        return queues_panel(c);
-      },
-      /*scans=*/true);
+        return queues_panel(c, app.overview.open(app.db));
+      });
   // Pages that answer a form: neither live nor cached.
   auto form_page = [&svr, &app](const std::string& path, const std::string& title,
                                 std::function<std::string(const httplib::Request&)> form,
@@ -189,7 +190,7 @@ void routes(httplib::Server& svr, App& app) {
       });
   svr.Get("/metrics", [&app](const httplib::Request& req, httplib::Response& res) {
     send(res, app.cache.get(key_of(req), [&] {
-      return Rendered{200, render_metrics(app.db), "text/plain; version=0.0.4; charset=utf-8"};
+      return Rendered{200, render_metrics(app.db, app.overview), "text/plain; version=0.0.4; charset=utf-8"};
     }));
   });
   svr.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
@@ -237,7 +238,9 @@ int serve(const ServeOptions& opts, client::ClientOptions client_options) {
   // workers' own statements: serial plans, unless PGOPTIONS says otherwise.
   setenv("PGOPTIONS", "-c max_parallel_workers_per_gather=0", 0);
   App app{opts, Db(std::move(client_options)), Cache(std::chrono::milliseconds(opts.cache_ms)),
-          Layout{opts.refresh_ms, opts.allow_actions}, ActionPolicy{opts.allow_actions, opts.token}, {}};
+          Layout{opts.refresh_ms, opts.allow_actions}, ActionPolicy{opts.allow_actions, opts.token},
+          Overview(std::chrono::milliseconds(opts.scan_cache_ms), std::chrono::milliseconds(opts.count_cache_ms)),
+          {}};
   httplib::Server svr;
   const int threads = opts.threads;
   svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };

@@ -14,7 +14,8 @@ struct ServeOptions {
   std::string token;                      // required with allow_actions
   int refresh_ms = 1000;                  // live panels' refresh
   int cache_ms = 1000;                    // rendered panels and /metrics are reused this long
-  int scan_cache_ms = 5000;               // ... and panels that count tasks (queues, stuck jobs)
+  int scan_cache_ms = 5000;               // open tasks by type, stale claims, stuck jobs (queues, /metrics)
+  int count_cache_ms = 60000;             // finished tasks by type (/metrics): a whole-table count
   int threads = 16;                       // request threads
   std::string port_file;                  // write the bound port here once listening
 };
