@@ -125,7 +125,11 @@ void add_worker(CLI::App& app, Global& g) {
     if (!a->until_job.empty() &&  // an unknown job would never end: P0002 before any work
         !c.run([&](client::Connection& conn) { return client::api::get_job(conn, a->until_job); }))
       throw client::sql_error("P0002", "job \"" + a->until_job + "\" does not exist");
-    client::WorkerGroup group(c);  // before the threads that use it, destroyed after them
+    // Before the threads that use it, destroyed after them. One shared round
+    // trip at a time at batch 1 (the most sharing), two for larger batches
+    // (the server's work per trip dominates): the faster of each in
+    // bench/RESULTS.md section 7.
+    client::WorkerGroup group(c, a->batch == 1 ? 1 : 2);
     JoinedThreads workers;
     auto& threads = workers.threads;
     std::vector<client::WorkerStats> stats(a->concurrency);

@@ -66,8 +66,10 @@ BEGIN
   IF cardinality(workers) NOT BETWEEN 1 AND 10000 THEN
     RAISE EXCEPTION 'workers has % elements, not 1..10000', cardinality(workers) USING ERRCODE = '22023';
   END IF;
-  FOR i IN 1 .. cardinality(workers) LOOP
-    PERFORM workflow._engine_check_text(format('workers[%s]', i), workers[i]);
+  FOR i IN 1 .. cardinality(workers) LOOP  -- the check's statement only for a bad name (its error)
+    IF workers[i] IS NULL OR workers[i] = '' OR length(workers[i]) > 200 OR workers[i] ~ '[[:cntrl:]]' THEN
+      PERFORM workflow._engine_check_text(format('workers[%s]', i), workers[i]);
+    END IF;
   END LOOP;
   PERFORM workflow._engine_check_lease('lease', lease);
   PERFORM workflow._engine_check_task_types(task_types);

@@ -31,8 +31,10 @@ class WorkerGroup {
  public:
   // max_in_flight: round trips of each kind under way at once (each on its
   // own pooled connection); the requests that arrive meanwhile wait and go
-  // together in the next one.
-  explicit WorkerGroup(Client& client, int max_in_flight = 2);
+  // together in the next one. 1 shares the most, the fastest at batch 1;
+  // 2 was faster at batch 32, where each trip's own work dominates
+  // (bench/RESULTS.md section 7).
+  explicit WorkerGroup(Client& client, int max_in_flight = 1);
   std::vector<Task> claim(const api::ClaimRequest& request);
   std::vector<StageCompletion> complete(const std::vector<TaskCompletion>& batch,
                                         const std::string& worker);
