@@ -6,7 +6,13 @@
 // then prints {"requests", "errors", "p50_ms", "p99_ms"} as JSON.
 // DASH_CONTROL=1: every request is /healthz instead (no database read, no
 // rendering): the same HTTP load, to tell its own cost from the dashboard's.
+// Requests go through node:http, whose per-request CPU is a fraction of
+// fetch()'s: the generator shares the workers' cores, so its own cost would
+// otherwise be counted as the server's. One connection per request, as the
+// server closes each after its response (serve/server.cpp).
 //   node load.mjs BASE_URL JOB_ID [clients=100] [refresh_ms=1000]
+import http from 'node:http';
+
 const [base, job, clientsArg = '100', refreshArg = '1000'] = process.argv.slice(2);
 const clients = Number(clientsArg);
 const refresh = Number(refreshArg);
@@ -20,34 +26,49 @@ let errors = 0;
 const times = [];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function get(path) {
+// One GET on the client's own keep-alive agent: resolves with the status
+// once the whole body has arrived (status 0: the request failed).
+function fetchStatus(agent, path) {
+  return new Promise((resolve) => {
+    const req = http.get(base + path, { agent }, (res) => {
+      res.on('data', () => {});
+      res.on('end', () => resolve(res.statusCode));
+      res.on('error', () => resolve(0));
+    });
+    req.on('error', () => resolve(0));
+    req.setTimeout(10000, () => req.destroy());
+  });
+}
+
+async function get(agent, path) {
   const t0 = performance.now();
-  try {
-    const r = await fetch(base + path);
-    await r.text();
-    if (r.status !== 200) errors++;
-  } catch (e) {
-    errors++;
-  }
+  const status = await fetchStatus(agent, path);
+  if (status !== 200) errors++;
   requests++;
   times.push(performance.now() - t0);
 }
 
+const newAgent = () => new http.Agent({ keepAlive: false, maxSockets: 1 });
+
 async function client(i) {
+  const agent = newAgent();
   const [page, panel] = pages[i % pages.length];
   await sleep(Math.random() * refresh);  // clients do not poll in step
-  await get(page);
+  await get(agent, page);
   while (!stop) {
     await sleep(refresh);
-    await get(panel);
+    await get(agent, panel);
   }
+  agent.destroy();
 }
 
 async function scraper() {
+  const agent = newAgent();
   while (!stop) {
-    await get(control ? '/healthz' : '/metrics');
+    await get(agent, control ? '/healthz' : '/metrics');
     await sleep(5000);
   }
+  agent.destroy();
 }
 
 process.on('SIGTERM', () => { stop = true; });

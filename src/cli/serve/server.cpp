@@ -4,6 +4,7 @@
 
 #include <fmt/core.h>
 #include <httplib.h>
+#include <sys/socket.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -251,9 +252,19 @@ int serve(const ServeOptions& opts, client::ClientOptions client_options) {
   svr.set_write_timeout(5, 0);
   svr.set_payload_max_length(64 * 1024);
   routes(svr, app);
+  // cpp-httplib (Debian's build) listens with a backlog of 5: a burst of
+  // polls (a new connection each) overflowed it and waited for the
+  // client's SYN retry, 1 s. The listening socket is kept here and listened
+  // on again with the system's maximum once bound (Linux takes the new one).
+  int listen_fd = -1;
+  svr.set_socket_options([&listen_fd](socket_t sock) {
+    httplib::default_socket_options(sock);
+    listen_fd = static_cast<int>(sock);
+  });
 
   const int bound = port == 0 ? svr.bind_to_any_port(host) : (svr.bind_to_port(host, port) ? port : -1);
   if (bound <= 0) throw std::runtime_error("cannot listen on " + opts.listen);
+  if (listen_fd >= 0) ::listen(listen_fd, SOMAXCONN);
   if (!opts.port_file.empty()) std::ofstream(opts.port_file) << bound << "\n";
   const bool v6 = host.find(':') != std::string::npos;
   fmt::print("workflow serve: dashboard on http://{}{}{}:{}/ (metrics /metrics){}\n", v6 ? "[" : "", host,
