@@ -64,7 +64,7 @@ multi_stage() {  # label base_url [worker flags...]
   if ! job=$("$CLI" --db "$url" submit --type pgbouncer --tasks 40,0,25,10 --task-type noop 2>"$WORK/submit.err"); then
     bad "$label: submit failed: $(cat "$WORK/submit.err")"; return
   fi
-  out=$(timeout 120 "$CLI" --db "$url" worker --concurrency 4 --batch 4 "$@" --until-job "$job" 2>"$WORK/worker.err")
+  out=$(timeout 120 "$CLI" --db "$url" worker --concurrency 4 --batch "${BATCH:-4}" "$@" --until-job "$job" 2>"$WORK/worker.err")
   rc=$?
   [ "$rc" = 0 ] || { bad "$label: worker exit $rc: $(tail -5 "$WORK/worker.err")"; return; }
   grep -q '"completed":75' <<<"$out" && grep -q '"errors":0' <<<"$out" \
@@ -81,6 +81,9 @@ multi_stage() {  # label base_url [worker flags...]
 }
 multi_stage "pgbouncer" "$BOUNCER"
 multi_stage "pgbouncer per-task" "$BOUNCER" --transaction-per-task
+# Batch 1: the loops' completions and next claims in one shared transaction
+# (complete_claimed_tasks + claim_tasks_for_workers, pipelined, unnamed).
+BATCH=1 multi_stage "pgbouncer batch 1" "$BOUNCER"
 multi_stage "direct" "$DIRECT"
 WORKFLOW_STATEMENTS=prepared multi_stage "direct prepared" "$DIRECT" --transaction-per-task
 [ "$fail" = 0 ] && echo "client through pgbouncer ok"

@@ -28,6 +28,11 @@ JOB=$(as roles_cli_producer submit --type roles --tasks 300,100,20 --task-type n
 as roles_cli_workers worker --concurrency 2 --batch 16 --until-job "$JOB" >"$WORK/worker.json" \
   || fail "the worker fleet did not finish the job: $(q "SELECT status, stage FROM workflow.jobs WHERE id = '$JOB'")"
 cat "$WORK/worker.json"; echo
+# At batch 1 the loops share their completions and next claims
+# (claim_tasks_for_workers): the granted role may call it too.
+JOB2=$(as roles_cli_producer submit --type roles --tasks 40,20 --task-type noop --id roles-cli-2)
+as roles_cli_workers worker --concurrency 4 --batch 1 --until-job "$JOB2" >"$WORK/worker1.json" \
+  || fail "the batch-1 fleet did not finish its job: $(q "SELECT status, stage FROM workflow.jobs WHERE id = '$JOB2'")"
 as roles_cli_producer watch "$JOB" --interval-ms 200 >"$WORK/watch.txt" || fail "watch as the producer"
 as roles_cli_producer export --format csv >"$WORK/mine.csv" || fail "export as the producer"
 if as roles_cli_other watch "$JOB" --interval-ms 200 >"$WORK/other_watch.txt" 2>&1; then
@@ -44,6 +49,9 @@ check "job completed, owned by the producer" \
 check "420 tasks completed" \
   "[ \"\$(q \"SELECT count(*) FROM workflow.tasks WHERE job_id = '$JOB' AND status = 'completed'\")\" = 420 ]"
 check "the workers advanced 3 times" "grep -q '\"advances\":3' '$WORK/worker.json'"
+check "batch 1: 60 tasks completed, each under a loop's own name" \
+  "[ \"\$(q \"SELECT count(*) FILTER (WHERE status = 'completed' AND claimed_by ~ '/[0-3]\\\$') FROM workflow.tasks WHERE job_id = '$JOB2'\")\" = 60 ]"
+check "batch 1: the loops shared round trips (cycles)" "grep -q '\"cycle_requests\":[1-9]' '$WORK/worker1.json'"
 check "the producer watched it to the end" "grep -q 'stage 3 .* complete' '$WORK/watch.txt'"
 check "the producer exports its job" "grep -q '^roles-cli-1,' '$WORK/mine.csv'"
 check "another producer cannot watch it" "grep -q 'P0002' '$WORK/other_watch.txt'"
