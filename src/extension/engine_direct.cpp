@@ -1,5 +1,6 @@
 // See engine_direct.hpp.
 #include "extension/engine_direct.hpp"
+#include "extension/engine_counter_tids.hpp"
 #include "pg/citus.hpp"
 #include "pg/compat.hpp"
 #include "pg/relation.hpp"
@@ -99,6 +100,7 @@ void invalidate_relation(Datum, Oid relid) {
     if (hit) {
       c->valid = false;
       ++c->generation;
+      if (c == &slots_cache) counter_tids::forget_all();
     }
   }
 }
@@ -108,6 +110,7 @@ void invalidate_all(Datum, int, uint32) {
     c->valid = false;
     ++c->generation;
   }
+  counter_tids::forget_all();
 }
 
 bool not_builtin(Oid func, void*) { return func >= FirstGenbkiObjectId; }
@@ -633,6 +636,39 @@ IndexScanDesc scan_counters(Open* o, Datum job, int32 stage, int32 from, int32 b
   return scan;
 }
 
+// take_one_skipping's look when the stage's counters are where they were
+// last seen (engine_counter_tids.hpp): the same unit taken, from the same
+// counter order, and the same sum, without scanning the primary key. False
+// when they are not all there (nothing taken: the caller scans) or when
+// every counter with a unit left is held (*holder, *held as below).
+bool take_one_remembered(Open* o, Datum job, int32 stage, int32 preferred, TupleTableSlot* found,
+                         TupleTableSlot* locked, int32* zeroed, int32* sum, TransactionId* holder,
+                         ItemPointerData* held) {
+  const AttrNumber* at = slots_cache.attnum;
+  const counter_tids::Columns columns{at[sJob], at[sStage], at[sSlot], at[sRemaining]};
+  counter_tids::Counter* counters;
+  int n;
+  if (!counter_tids::read(o->rel, o->snapshot, columns, job, stage, &counters, &n)) return false;
+  int64 total = 0;
+  for (int i = 0; i < n; ++i) total += counters[i].remaining;
+  int32 left = 1;
+  // From `preferred` on, then the ones before it (counters are in slot order).
+  const int first = preferred >= 0 && preferred < n ? preferred : 0;
+  for (int k = 0; k < n && left > 0; ++k) {
+    const counter_tids::Counter& c = counters[(first + k) % n];
+    if (c.remaining <= 0) continue;
+    ItemPointerData tid = c.tid;
+    if (!table_tuple_fetch_row_version(o->rel, &tid, o->snapshot, found)) continue;
+    int32 value;
+    if (try_take(o, found, locked, LockWaitSkip, &left, zeroed, &value, holder, held))
+      total += value - c.remaining;
+  }
+  pfree(counters);
+  if (left > 0) return false;
+  *sum = static_cast<int32>(total);
+  return true;
+}
+
 // A single completion's look at the counters, without waiting: takes its
 // unit from the first free counter at or after `preferred` (else the first
 // free one before it). With `sum`, the same scan sums every counter in its
@@ -643,17 +679,40 @@ bool take_one_skipping(Open* o, Datum job, int32 stage, int32 preferred, TupleTa
                        TupleTableSlot* locked, int32* zeroed, int32* sum, TransactionId* holder,
                        ItemPointerData* held) {
   const AttrNumber* at = slots_cache.attnum;
+  if (sum != nullptr) {  // the stage's counters where they were last seen, if they still are
+    int32 total = 0;
+    if (take_one_remembered(o, job, stage, preferred, found, locked, zeroed, &total, holder, held)) {
+      *sum = total;
+      return true;
+    }
+  }
   int64 total = 0;
   int32 left = 1;
   int nearly = 0, cap = 16;
   ItemPointerData* early = static_cast<ItemPointerData*>(palloc(sizeof(ItemPointerData) * cap));
   int32* early_value = static_cast<int32*>(palloc(sizeof(int32) * cap));
+  // With a sum, where each counter is (its index entry's TID), to remember.
+  int seen = 0;
+  int32* seen_slots = nullptr;
+  ItemPointerData* seen_roots = nullptr;
+  if (sum != nullptr) {
+    seen_slots = static_cast<int32*>(palloc(sizeof(int32) * counter_tids::kMaxSlots));
+    seen_roots = static_cast<ItemPointerData*>(palloc(sizeof(ItemPointerData) * counter_tids::kMaxSlots));
+  }
   // Without a sum, the scan starts at `preferred`; then the ones before it.
   IndexScanDesc scan = scan_counters(o, job, stage, sum ? 0 : preferred, -1);
-  while (index_getnext_slot(scan, ForwardScanDirection, found)) {
+  for (;;) {
+    ItemPointer root = index_getnext_tid(scan, ForwardScanDirection);
+    if (root == nullptr) break;
+    const ItemPointerData root_tid = *root;  // the fetch moves it to the visible version
+    if (!index_fetch_heap(scan, found)) continue;
     bool isnull;
     int32 v = DatumGetInt32(slot_getattr(found, at[sRemaining], &isnull));
     if (isnull) continue;
+    if (sum != nullptr && seen < counter_tids::kMaxSlots) {
+      seen_slots[seen] = DatumGetInt32(slot_getattr(found, at[sSlot], &isnull));
+      seen_roots[seen++] = root_tid;
+    }
     total += v;
     if (left == 0 && sum == nullptr) break;
     if (left == 0 || v <= 0) continue;
@@ -690,6 +749,11 @@ bool take_one_skipping(Open* o, Datum job, int32 stage, int32 preferred, TupleTa
   }
   pfree(early);
   pfree(early_value);
+  if (sum != nullptr) {
+    counter_tids::remember(job, stage, seen_slots, seen_roots, seen);
+    pfree(seen_slots);
+    pfree(seen_roots);
+  }
   if (left > 0) return false;
   if (sum != nullptr) *sum = static_cast<int32>(total);
   return true;
