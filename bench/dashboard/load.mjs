@@ -6,7 +6,7 @@
 // (Prometheus' default is 1 minute). A stream that fails, is refused or
 // ends before SIGTERM counts as an error (the client reconnects after 2 s,
 // as a browser's EventSource does). Runs until SIGTERM, then prints
-// {"mode", "requests", "events", "errors", "p50_ms", "p99_ms",
+// {"mode", "requests", "events", "errors", ["error_kinds",] "p50_ms", "p99_ms",
 //  "event_delay_p50_ms", "event_delay_p99_ms"} as JSON: requests are the
 // page loads, polls and scrapes (p50/p99: their times); an event's delay is
 // from the start of the server's refresh that rendered it (the `: t` comment
@@ -37,6 +37,8 @@ let stop = false;
 let requests = 0;
 let events = 0;
 let errors = 0;
+const errorKinds = {};  // what failed: page, poll, scrape, stream refused/failed/ended
+const fail = (kind) => { errors++; errorKinds[kind] = (errorKinds[kind] || 0) + 1; };
 const times = [];
 const delays = [];
 const open = new Set();  // the event streams' requests, destroyed on SIGTERM
@@ -56,23 +58,23 @@ function fetchStatus(agent, path) {
   });
 }
 
-async function get(agent, path) {
+async function get(agent, path, kind) {
   const t0 = performance.now();
   const status = await fetchStatus(agent, path);
-  if (status !== 200) errors++;
+  if (status !== 200) fail(`${kind} ${status || 'failed'}`);
   requests++;
   times.push(performance.now() - t0);
 }
 
 // Holds the event stream of panel until it ends: counts its `panel` events
-// and their delays. Resolves false when it failed or ended before SIGTERM.
+// and their delays. Resolves null when it ran until SIGTERM, else what ended it.
 function stream(agent, panel) {
   return new Promise((resolve) => {
     let settled = false;
-    const done = (ok) => { if (!settled) { settled = true; open.delete(req); resolve(ok || stop); } };
+    const done = (why) => { if (!settled) { settled = true; open.delete(req); resolve(stop ? null : why); } };
     const req = http.get(`${base}/events?panel=${encodeURIComponent(panel)}`,
                          { agent, headers: { Accept: 'text/event-stream' } }, (res) => {
-      if (res.statusCode !== 200) { res.resume(); done(false); return; }
+      if (res.statusCode !== 200) { res.resume(); done(`stream ${res.statusCode}`); return; }
       res.setEncoding('utf8');
       let buf = '';
       let t = 0;
@@ -95,13 +97,13 @@ function stream(agent, panel) {
           }
         }
       });
-      res.on('end', () => done(false));
-      res.on('error', () => done(false));
-      res.on('close', () => done(false));
+      res.on('end', () => done('stream ended'));
+      res.on('error', (e) => done(`stream ${e.code || 'error'}`));
+      res.on('close', () => done('stream closed'));
     });
     open.add(req);
-    req.on('error', () => done(false));
-    req.on('close', () => done(false));
+    req.on('error', (e) => done(`stream ${e.code || 'error'}`));
+    req.on('close', () => done('stream closed'));
   });
 }
 
@@ -111,13 +113,14 @@ async function client(i) {
   const agent = newAgent();
   const [page, panel] = pages[i % pages.length];
   await sleep(Math.random() * refresh);  // clients do not start in step
-  await get(agent, page);
+  await get(agent, page, 'page');
   while (!stop) {
     if (mode === 'events') {
-      if (!(await stream(agent, panel))) { errors++; await sleep(2000); }
+      const why = await stream(agent, panel);
+      if (why) { fail(why); await sleep(2000); }
     } else {
       await sleep(refresh);
-      await get(agent, panel);
+      await get(agent, panel, 'poll');
     }
   }
   agent.destroy();
@@ -126,7 +129,7 @@ async function client(i) {
 async function scraper() {
   const agent = newAgent();
   while (!stop) {
-    await get(agent, mode === 'control' ? '/healthz' : '/metrics');
+    await get(agent, mode === 'control' ? '/healthz' : '/metrics', 'scrape');
     await sleep(5000);
   }
   agent.destroy();
@@ -140,5 +143,5 @@ const q = (a, p) => {
   a.sort((x, y) => x - y);
   return a.length ? +a[Math.min(a.length - 1, Math.floor(p * a.length))].toFixed(1) : 0;
 };
-console.log(JSON.stringify({ mode, requests, events, errors, p50_ms: q(times, 0.5), p99_ms: q(times, 0.99),
+console.log(JSON.stringify({ mode, requests, events, errors, ...(errors ? { error_kinds: errorKinds } : {}), p50_ms: q(times, 0.5), p99_ms: q(times, 0.99),
                              event_delay_p50_ms: q(delays, 0.5), event_delay_p99_ms: q(delays, 0.99) }));
