@@ -90,8 +90,12 @@ try {
         via === 'events' && traffic.streams >= 1 && (await events()) - events0 >= 2 && traffic.polls === polls0,
         `via ${via}, ${traffic.streams} streams, ${(await events()) - events0} events, ${traffic.polls - polls0} polls`);
   // The server's own count of open streams and events written.
-  const metrics = await (await fetch(`${BASE}/metrics`)).text();
+  let metrics = await (await fetch(`${BASE}/metrics`)).text();
   const metric = (name) => Number((metrics.match(new RegExp(`^${name} (\\S+)$`, 'm')) || [])[1]);
+  const openStreams = async () => {
+    metrics = await (await fetch(`${BASE}/metrics`)).text();
+    return metric('workflow_serve_event_streams');
+  };
   check('the server counts the open stream and its events',
         metric('workflow_serve_event_streams') >= 1 && metric('workflow_serve_events_total') >= 3,
         `streams ${metric('workflow_serve_event_streams')}, events ${metric('workflow_serve_events_total')}`);
@@ -115,6 +119,21 @@ try {
         `${pseen.join(' -> ')}; via ${pvia}, ${pollTraffic.refused} refused, ${pollTraffic.polls} polls`);
   await pollPage.close();
   pollPage = null;
+
+  // 2c. A hidden tab closes its stream (the server sees it gone at its next
+  // write) and opens it again when shown.
+  const setHidden = (hidden) => page.evaluate((h) => {
+    Object.defineProperty(document, 'hidden', { value: h, configurable: true });
+    document.dispatchEvent(new Event('visibilitychange'));
+  }, hidden);
+  await setHidden(true);
+  const closed = await waitFor(async () => (await openStreams()) === 0, 20000);
+  check('a hidden tab closes its event stream', closed, `${await openStreams()} open`);
+  const shownEvents = await events();
+  await setHidden(false);
+  const reopened = await waitFor(async () => (await openStreams()) === 1 && (await events()) > shownEvents, 10000);
+  check('... and opens it again when shown (and gets the panel)', reopened,
+        `${await openStreams()} open, ${(await events()) - shownEvents} events`);
   const bar = await page.locator('tr.stage[data-stage="1"] progress').evaluate((p) => [p.value, p.max]);
   check('the progress bar holds the count', bar[0] > 0 && bar[1] === 3000, bar.join('/'));
   check('the page was not reloaded', await page.evaluate(() => window.notReloaded === true));

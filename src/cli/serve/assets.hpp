@@ -62,6 +62,7 @@ inline constexpr const char* kJs = R"JS(
     const es = new EventSource('/events?panel=' + encodeURIComponent(el.dataset.live));
     let errors = 0;
     el.dataset.via = 'events';
+    streams.set(el, es);
     es.addEventListener('open', () => { errors = 0; });
     es.addEventListener('panel', (ev) => {
       errors = 0;
@@ -70,9 +71,19 @@ inline constexpr const char* kJs = R"JS(
     });
     es.addEventListener('error', () => {
       // Refused (503: too many streams open), or lost three times in a row.
-      if (es.readyState === EventSource.CLOSED || ++errors >= 3) { es.close(); poll(el, false); }
+      if (es.readyState === EventSource.CLOSED || ++errors >= 3) { es.close(); streams.delete(el); poll(el, false); }
     });
   }
+  // A hidden tab closes its streams (a browser opens ~6 connections to a
+  // host at most, and each stream holds one) and opens them again when shown.
+  const streams = new Map();
+  document.addEventListener('visibilitychange', () => {
+    document.querySelectorAll('[data-live]').forEach((el) => {
+      const es = streams.get(el);
+      if (document.hidden && es) { es.close(); streams.delete(el); }
+      else if (!document.hidden && !es && el.dataset.via === 'events') stream(el);
+    });
+  });
   document.querySelectorAll('[data-live]').forEach(stream);
   function tick() { document.querySelectorAll('[data-live]').forEach(update); }
   const token = document.getElementById('token');
