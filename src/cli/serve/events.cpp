@@ -81,7 +81,7 @@ void Events::publish() {
       Rendered r;
       try {
         r = cache_.get(topic->key, topic->render, options_.cache_ttl, options_.refresh / 2);
-      } catch (const std::exception&) {
+      } catch (...) {  // render is guarded; keep the publisher alive whatever it throws
         r.status = 500;
       }
       std::shared_ptr<const std::string> event;
