@@ -36,7 +36,14 @@ void add_serve(CLI::App& app, Global& g) {
                   "(0: never)")
       ->check(CLI::Range(0, 3600000))
       ->capture_default_str();
-  cmd->add_option("--threads", o->threads, "request threads")->check(CLI::Range(1, 256))->capture_default_str();
+  cmd->add_option("--threads", o->threads, "request threads (besides one per open event stream)")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  cmd->add_option("--max-streams", o->max_streams,
+                  "open live-panel event streams (GET /events) at most; beyond, 503 and the page polls (0: pages "
+                  "always poll)")
+      ->check(CLI::Range(0, 4096))
+      ->capture_default_str();
   cmd->add_option("--port-file", o->port_file, "write the port listened on to this file");
   cmd->callback([&g, o, token_file] {
     if (!token_file->empty()) {

@@ -1,11 +1,12 @@
 // Browser checks of `workflow serve` in headless Chromium (run by
-// test/web/dashboard.sh, which sets BASE, TOKEN, ARTIFACTS, CHROMIUM, WORKER
-// and the PG* variables of its cluster). Each check prints "ok" or
+// test/web/dashboard.sh, which sets BASE, BASE_POLL (a serve process with
+// --max-streams 0), TOKEN, ARTIFACTS, CHROMIUM, WORKER and the PG* variables
+// of its cluster). Each check prints "ok" or
 // "not ok"; the last line is "N passed, M failed".
 import { execFileSync, spawn } from 'node:child_process';
 import { chromium } from 'playwright-core';
 
-const { BASE, TOKEN, ARTIFACTS, CHROMIUM, WORKER } = process.env;
+const { BASE, BASE_POLL, TOKEN, ARTIFACTS, CHROMIUM, WORKER } = process.env;
 const XSS_JOB = '<script>alert(1)</script>';
 const DEAD_ERROR = 'boom: <b>bad</b> input <img src=x onerror=alert(3)>';
 let passed = 0;
@@ -33,7 +34,20 @@ const dialogs = [];
 page.on('dialog', async (d) => { dialogs.push(d.message()); await d.dismiss(); });
 const pageErrors = [];
 page.on('pageerror', (e) => pageErrors.push(String(e)));
+// The requests of live panels: /panel/... fetches (polling) and /events streams.
+const live = (p) => {
+  const seen = { polls: 0, streams: 0, refused: 0 };
+  p.on('request', (r) => {
+    const u = new URL(r.url());
+    if (u.pathname.startsWith('/panel/')) seen.polls++;
+    if (u.pathname === '/events' && r.resourceType() === 'eventsource') seen.streams++;
+  });
+  p.on('response', (r) => { if (new URL(r.url()).pathname === '/events' && r.status() === 503) seen.refused++; });
+  return seen;
+};
+const traffic = live(page);
 let worker;
+let pollPage;
 try {
   // 1. The jobs list: every job, the markup id shown as text and not run.
   await page.goto(`${BASE}/`);
@@ -58,7 +72,10 @@ try {
   check('the job page title shows the id as text', (await page.locator('h1').textContent()) === `Job ${XSS_JOB}`);
   await page.evaluate(() => { window.notReloaded = true; });
   const done = async () => Number((await page.locator('tr.stage[data-stage="1"] td.done').textContent()).split('/')[0]);
+  const events = async () => Number(await page.locator('#panel').getAttribute('data-events') || 0);
   const before = await done();
+  const polls0 = traffic.polls;
+  const events0 = await events();
   worker = spawn(WORKER, ['worker', '-c', '2', '--types', 'sleep'], { stdio: 'ignore' });
   const seen = [before];
   await waitFor(async () => {
@@ -68,6 +85,55 @@ try {
   }, 60000);
   check('stage 1 bar advances live while workers run', seen.length >= 3 && seen.every((v, i) => !i || v > seen[i - 1]),
         seen.join(' -> '));
+  const via = await page.locator('#panel').getAttribute('data-via');
+  check('... pushed over an EventSource (GET /events), not polled',
+        via === 'events' && traffic.streams >= 1 && (await events()) - events0 >= 2 && traffic.polls === polls0,
+        `via ${via}, ${traffic.streams} streams, ${(await events()) - events0} events, ${traffic.polls - polls0} polls`);
+  // The server's own count of open streams and events written.
+  let metrics = await (await fetch(`${BASE}/metrics`)).text();
+  const metric = (name) => Number((metrics.match(new RegExp(`^${name} (\\S+)$`, 'm')) || [])[1]);
+  const openStreams = async () => {
+    metrics = await (await fetch(`${BASE}/metrics`)).text();
+    return metric('workflow_serve_event_streams');
+  };
+  check('the server counts the open stream and its events',
+        metric('workflow_serve_event_streams') >= 1 && metric('workflow_serve_events_total') >= 3,
+        `streams ${metric('workflow_serve_event_streams')}, events ${metric('workflow_serve_events_total')}`);
+
+  // 2b. Fallback: /events refused (503, --max-streams 0): the page polls, and its bars still advance.
+  pollPage = await browser.newPage();
+  pollPage.on('pageerror', (e) => pageErrors.push(String(e)));
+  const pollTraffic = live(pollPage);
+  await pollPage.goto(`${BASE_POLL}/job?id=${encodeURIComponent(XSS_JOB)}`);
+  const total = async () => (await pollPage.locator('tr.stage td.done').allTextContents())
+    .reduce((a, t) => a + Number(t.split('/')[0]), 0);
+  const pseen = [await total()];
+  await waitFor(async () => {
+    const v = await total();
+    if (v !== pseen[pseen.length - 1]) pseen.push(v);
+    return pseen.length >= 3;
+  }, 30000);
+  const pvia = await pollPage.locator('#panel').getAttribute('data-via');
+  check('with /events refused (503) the page polls and its bars still advance',
+        pseen.length >= 3 && pvia === 'poll' && pollTraffic.refused >= 1 && pollTraffic.polls >= 2,
+        `${pseen.join(' -> ')}; via ${pvia}, ${pollTraffic.refused} refused, ${pollTraffic.polls} polls`);
+  await pollPage.close();
+  pollPage = null;
+
+  // 2c. A hidden tab closes its stream (the server sees it gone at its next
+  // write) and opens it again when shown.
+  const setHidden = (hidden) => page.evaluate((h) => {
+    Object.defineProperty(document, 'hidden', { value: h, configurable: true });
+    document.dispatchEvent(new Event('visibilitychange'));
+  }, hidden);
+  await setHidden(true);
+  const closed = await waitFor(async () => (await openStreams()) === 0, 20000);
+  check('a hidden tab closes its event stream', closed, `${await openStreams()} open`);
+  const shownEvents = await events();
+  await setHidden(false);
+  const reopened = await waitFor(async () => (await openStreams()) === 1 && (await events()) > shownEvents, 10000);
+  check('... and opens it again when shown (and gets the panel)', reopened,
+        `${await openStreams()} open, ${(await events()) - shownEvents} events`);
   const bar = await page.locator('tr.stage[data-stage="1"] progress').evaluate((p) => [p.value, p.max]);
   check('the progress bar holds the count', bar[0] > 0 && bar[1] === 3000, bar.join('/'));
   check('the page was not reloaded', await page.evaluate(() => window.notReloaded === true));
@@ -125,6 +191,7 @@ try {
   check('the browser session ran to the end', false, String(e && e.stack || e));
 } finally {
   if (worker) worker.kill('SIGTERM');
+  if (pollPage) await pollPage.close();
   await browser.close();
 }
 console.log(`${passed} passed, ${failed} failed`);

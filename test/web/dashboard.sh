@@ -2,7 +2,9 @@
 # Browser test of `workflow serve` (issue 14), self-contained: its own
 # cluster, a serve process with --allow-actions and a token, and headless
 # Chromium (Debian's chromium, driven by playwright-core from test/web/
-# package.json) running test/web/dashboard.mjs. Screenshots go to
+# package.json) running test/web/dashboard.mjs. A second serve process with
+# --max-streams 0 (every /events answers 503) checks the pages' fallback to
+# polling. Screenshots go to
 # build/web-artifacts/ (WF_WEB_ARTIFACTS). Prints "N passed, M failed".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -13,8 +15,11 @@ mkdir -p "$ART"
 [ -x build/workflow ] || scripts/build
 (cd test/web && { [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund >/dev/null; })
 TMP=$(mktemp -d /tmp/wf_web.XXXXXX)
-SERVE_PID=
-cleanup() { [ -n "$SERVE_PID" ] && kill "$SERVE_PID" 2>/dev/null; wait 2>/dev/null; cluster_stop; rm -rf "$TMP"; }
+SERVE_PID=; POLL_PID=
+cleanup() {
+  for p in $SERVE_PID $POLL_PID; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null; cluster_stop; rm -rf "$TMP"
+}
 trap cleanup EXIT
 cluster_start
 
@@ -43,9 +48,14 @@ WORKFLOW_SERVE_TOKEN=$TOKEN build/workflow --db "$DASH_URL" serve --listen 127.0
 SERVE_PID=$!
 for _ in $(seq 1 100); do [ -s "$TMP/port" ] && break; sleep 0.1; done
 [ -s "$TMP/port" ] || { cat "$TMP/serve.log"; echo "serve did not start"; exit 1; }
+build/workflow --db "$DASH_URL" serve --listen 127.0.0.1:0 --port-file "$TMP/port-poll" --refresh-ms 300 \
+  --max-streams 0 >"$TMP/serve-poll.log" 2>&1 &
+POLL_PID=$!
+for _ in $(seq 1 100); do [ -s "$TMP/port-poll" ] && break; sleep 0.1; done
+[ -s "$TMP/port-poll" ] || { cat "$TMP/serve-poll.log"; echo "serve --max-streams 0 did not start"; exit 1; }
 
 rc=0
-BASE="http://127.0.0.1:$(cat "$TMP/port")" TOKEN=$TOKEN ARTIFACTS=$ART CHROMIUM=${CHROMIUM:-/usr/bin/chromium} \
+BASE="http://127.0.0.1:$(cat "$TMP/port")" BASE_POLL="http://127.0.0.1:$(cat "$TMP/port-poll")" TOKEN=$TOKEN ARTIFACTS=$ART CHROMIUM=${CHROMIUM:-/usr/bin/chromium} \
   WORKER="$ROOT/build/workflow" node test/web/dashboard.mjs || rc=$?
 echo "serve log:"; tail -20 "$TMP/serve.log"
 exit $rc

@@ -5,7 +5,8 @@
 # `promtool check metrics` while the workers run; with the workers stopped
 # mid-job (the state then holds still) every figure equals what the views
 # say; /healthz and /readyz answer; an action is refused (403) and writes
-# nothing. Prints "N passed, M failed".
+# nothing; GET /events streams a panel and is counted. Prints "N passed, M
+# failed".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib/cluster.sh
@@ -106,5 +107,16 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Authorization: Bearer 
 check "an action without --allow-actions: 403" [ "$code" = 403 ]
 check "... and the job was not cancelled" [ "$(view "SELECT status FROM workflow.jobs WHERE id = '$JOB'")" = running ]
 check "the dashboard renders for a workflow_monitor role" curl -sf "$URL/job?id=$JOB" -o /dev/null
+# A live panel as Server-Sent Events: its first event within a refresh, and
+# the stream in the serve's own metrics; an unknown panel is 404.
+curl -sN --max-time 3 "$URL/events?panel=%2Fpanel%2Fjob%3Fid%3D$JOB" >"$TMP/events.txt" || true
+check "GET /events: a panel event with the job's stage rows" \
+  grep -qE '^data: .*<tr class="stage"' "$TMP/events.txt"
+check "GET /events?panel=/nope: 404" \
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/events?panel=%2Fnope")" = 404 ]
+curl -sf "$URL/metrics" >"$TMP/m2.txt"
+check "promtool check metrics, with the event stream counters" promtool check metrics <"$TMP/m2.txt"
+check "workflow_serve_events_total counts the event" \
+  awk '$1 == "workflow_serve_events_total" && $2 >= 1 {f=1} END {exit !f}' "$TMP/m2.txt"
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" = 0 ]

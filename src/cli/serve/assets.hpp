@@ -1,7 +1,9 @@
 // The dashboard's stylesheet and script, served from /static/ (no build
 // step, nothing fetched from elsewhere: the dashboard works offline). The
 // script only refreshes [data-live] panels with server-rendered (escaped)
-// HTML and posts action buttons with the token; it renders no data itself.
+// HTML, pushed over an EventSource (GET /events) or, when that is refused or
+// keeps failing, fetched every refresh; and posts action buttons with the
+// token. It renders no data itself.
 #pragma once
 
 namespace workflow::serve::assets {
@@ -36,20 +38,54 @@ inline constexpr const char* kJs = R"JS(
   'use strict';
   const refresh = Number(document.body.dataset.refreshMs) || 1000;
   const busy = new WeakSet();
+  function show(el, html) {  // server-rendered, every value escaped
+    if (html !== el.dataset.last) { el.innerHTML = html; el.dataset.last = html; }
+  }
   async function update(el) {
     if (busy.has(el)) return;
     busy.add(el);
     try {
       const r = await fetch(el.dataset.live, { cache: 'no-store' });
-      if (r.ok) {
-        const html = await r.text();  // server-rendered, every value escaped
-        if (html !== el.dataset.last) { el.innerHTML = html; el.dataset.last = html; }
-      }
+      if (r.ok) show(el, await r.text());
     } catch (e) { /* server away: keep the last view, try again */ }
     busy.delete(el);
   }
+  // Fallback: fetch the panel every refresh; after a minute, try the stream again.
+  function poll(el, forever) {
+    el.dataset.via = 'poll';
+    const timer = setInterval(() => update(el), refresh);
+    if (!forever) setTimeout(() => { clearInterval(timer); stream(el); }, 60000);
+  }
+  // The server pushes the panel (event "panel") when a refresh finds it changed.
+  function stream(el) {
+    if (!window.EventSource) { poll(el, true); return; }
+    const es = new EventSource('/events?panel=' + encodeURIComponent(el.dataset.live));
+    let errors = 0;
+    el.dataset.via = 'events';
+    streams.set(el, es);
+    es.addEventListener('open', () => { errors = 0; });
+    es.addEventListener('panel', (ev) => {
+      errors = 0;
+      el.dataset.events = String(Number(el.dataset.events || 0) + 1);
+      show(el, ev.data);
+    });
+    es.addEventListener('error', () => {
+      // Refused (503: too many streams open), or lost three times in a row.
+      if (es.readyState === EventSource.CLOSED || ++errors >= 3) { es.close(); streams.delete(el); poll(el, false); }
+    });
+  }
+  // A hidden tab closes its streams (a browser opens ~6 connections to a
+  // host at most, and each stream holds one) and opens them again when shown.
+  const streams = new Map();
+  document.addEventListener('visibilitychange', () => {
+    document.querySelectorAll('[data-live]').forEach((el) => {
+      const es = streams.get(el);
+      if (document.hidden && es) { es.close(); streams.delete(el); }
+      else if (!document.hidden && !es && el.dataset.via === 'events') stream(el);
+    });
+  });
+  document.querySelectorAll('[data-live]').forEach(stream);
   function tick() { document.querySelectorAll('[data-live]').forEach(update); }
-  setInterval(tick, refresh);
   const token = document.getElementById('token');
   if (token) {
     token.value = sessionStorage.getItem('workflow-token') || '';

@@ -1,6 +1,8 @@
 // Response cache of `workflow serve` (see cache.hpp).
 #include "cache.hpp"
 
+#include <algorithm>
+
 namespace workflow::serve {
 
 namespace {
@@ -17,7 +19,7 @@ void Cache::prune(std::chrono::steady_clock::time_point now) {
 }
 
 Rendered Cache::get(const std::string& key, const std::function<Rendered()>& render,
-                    std::chrono::milliseconds ttl) {
+                    std::chrono::milliseconds ttl, std::chrono::milliseconds max_age) {
   if (ttl.count() < 0) ttl = ttl_;
   if (ttl.count() <= 0) return render();
   std::shared_ptr<Entry> mine;
@@ -28,7 +30,7 @@ Rendered Cache::get(const std::string& key, const std::function<Rendered()>& ren
       auto it = entries_.find(key);
       if (it == entries_.end()) break;
       auto e = it->second;
-      if (e->ready && now - e->at < e->ttl) return e->value;
+      if (e->ready && now - e->at < (max_age.count() >= 0 ? std::min(e->ttl, max_age) : e->ttl)) return e->value;
       if (e->ready || e->failed) {  // stale or failed: render again
         entries_.erase(it);
         break;

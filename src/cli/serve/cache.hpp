@@ -24,9 +24,11 @@ class Cache {
   explicit Cache(std::chrono::milliseconds ttl) : ttl_(ttl) {}
   // The cached response for key, or render()'s, kept for `ttl` (default: the
   // cache's; 0: not stored). An exception from render() reaches every waiter
-  // and is not stored.
+  // and is not stored. max_age (if >= 0): a stored response older than it is
+  // rendered again (the live streams' refresh wants one at most this old).
   Rendered get(const std::string& key, const std::function<Rendered()>& render,
-               std::chrono::milliseconds ttl = std::chrono::milliseconds(-1));
+               std::chrono::milliseconds ttl = std::chrono::milliseconds(-1),
+               std::chrono::milliseconds max_age = std::chrono::milliseconds(-1));
 
  private:
   struct Entry {

@@ -1,5 +1,5 @@
 // `workflow serve` (see server.hpp): routes, security headers, the response
-// cache and the signal-driven shutdown.
+// cache, the live panels' event streams and the signal-driven shutdown.
 #include "server.hpp"
 
 #include <fmt/core.h>
@@ -17,6 +17,7 @@
 #include "assets.hpp"
 #include "cache.hpp"
 #include "db.hpp"
+#include "events.hpp"
 #include "html.hpp"
 #include "metrics.hpp"
 #include "overview.hpp"
@@ -72,6 +73,9 @@ struct App {
   Overview overview;
 
   Throughput throughput;
+  Events events;
+  // The live panels by path (/panel/job, ...): GET /events streams them.
+  std::map<std::string, std::function<std::string(const httplib::Request&)>> panels;
 
   PanelContext ctx() { return PanelContext{db, policy.allowed, &throughput}; }
 
@@ -82,6 +86,7 @@ struct App {
                       std::function<std::string(const httplib::Request&)> form,
                       std::function<std::string(const httplib::Request&)> panel) {
     const std::chrono::milliseconds ttl(opts.cache_ms);
+    panels["/panel" + path] = panel;
     svr.Get("/panel" + path, [this, panel, ttl](const httplib::Request& req, httplib::Response& res) {
       send(res, cache.get(key_of(req), [&] { return guarded([&] { return Rendered{200, panel(req)}; }); }, ttl));
     });
@@ -189,10 +194,46 @@ void routes(httplib::Server& svr, App& app) {
       [](PanelContext& c, const httplib::Request& req) {
         return survey_panel(c, req.get_param_value("session"), req.get_param_value("week"));
       });
+  // A live panel as Server-Sent Events: GET /events?panel=/panel/job%3Fid%3DJ
+  // (the panel's data-live URL, encoded). An event `panel` whose data is the
+  // panel's HTML, whenever a refresh renders it changed (and once at first),
+  // and a comment when nothing was written for a heartbeat. 404 for an
+  // unknown panel; 503 when --max-streams are open (the page polls instead).
+  svr.Get("/events", [&app](const httplib::Request& req, httplib::Response& res) {
+    const std::string panel = req.get_param_value("panel");
+    const auto q = panel.find('?');
+    httplib::Request preq;
+    preq.path = panel.substr(0, q);
+    if (q != std::string::npos) httplib::detail::parse_query_text(panel.substr(q + 1), preq.params);
+    const auto it = app.panels.find(preq.path);
+    if (it == app.panels.end()) {
+      res.status = 404;
+      res.set_content("no such live panel\n", "text/plain");
+      return;
+    }
+    auto stream = app.events.subscribe(key_of(preq), [fn = it->second, preq] {
+      return guarded([&] { return Rendered{200, fn(preq)}; });
+    });
+    if (!stream) {
+      res.status = 503;
+      res.set_content("too many live streams: poll the panel instead\n", "text/plain");
+      return;
+    }
+    res.set_header("X-Accel-Buffering", "no");  // a proxy in front must not buffer the stream
+    res.set_chunked_content_provider("text/event-stream", [stream](size_t, httplib::DataSink& sink) {
+      bool ended = false;
+      const bool ok =
+          stream->write_next([&sink](const std::string& s) { return sink.write(s.data(), s.size()); }, ended);
+      if (ended) sink.done();
+      return ok;
+    });
+  });
   svr.Get("/metrics", [&app](const httplib::Request& req, httplib::Response& res) {
-    send(res, app.cache.get(key_of(req), [&] {
+    Rendered r = app.cache.get(key_of(req), [&] {
       return Rendered{200, render_metrics(app.db, app.overview), "text/plain; version=0.0.4; charset=utf-8"};
-    }));
+    });
+    r.body += events_metrics(app.events.stats());
+    send(res, r);
   });
   svr.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok\n", "text/plain");
@@ -241,9 +282,14 @@ int serve(const ServeOptions& opts, client::ClientOptions client_options) {
   App app{opts, Db(std::move(client_options)), Cache(std::chrono::milliseconds(opts.cache_ms)),
           Layout{opts.refresh_ms, opts.allow_actions}, ActionPolicy{opts.allow_actions, opts.token},
           Overview(std::chrono::milliseconds(opts.scan_cache_ms), std::chrono::milliseconds(opts.count_cache_ms)),
+          {},
+          Events(app.cache, {std::chrono::milliseconds(opts.refresh_ms), std::chrono::milliseconds(opts.cache_ms),
+                             std::chrono::milliseconds(opts.heartbeat_ms), opts.max_streams}),
           {}};
   httplib::Server svr;
-  const int threads = opts.threads;
+  // Each open event stream holds a thread: --threads for requests, plus one
+  // for each stream that --max-streams allows.
+  const int threads = opts.threads + opts.max_streams;
   svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   // One request per connection: a keep-alive connection would hold a request
   // thread while a polling browser waits for its next refresh.
@@ -273,8 +319,9 @@ int serve(const ServeOptions& opts, client::ClientOptions client_options) {
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-  std::thread stopper([&svr] {
+  std::thread stopper([&svr, &app] {
     while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    app.events.stop();  // the streams end (their threads return to the pool)
     svr.stop();
   });
   const bool ok = svr.listen_after_bind();
