@@ -46,8 +46,8 @@ bool read(Relation rel, Snapshot snapshot, const Columns& columns, Datum job, in
           Counter** out, int* n);
 
 // After a scan of the primary key that saw n counters of (job, stage) in
-// slot order: slots[i] and the TID its index entry gave (roots[i]).
-// Remembered when they are the whole stage.
+// slot order: slots[i] and the TID its index entry gave (roots[i]), for the
+// first min(n, kMaxSlots). Remembered when they are the whole stage.
 void remember(Datum job, int32 stage, const int32* slots, const ItemPointerData* roots, int n);
 
 // The largest stage (slot_count) whose locations are remembered.

@@ -691,7 +691,8 @@ bool take_one_skipping(Open* o, Datum job, int32 stage, int32 preferred, TupleTa
   int nearly = 0, cap = 16;
   ItemPointerData* early = static_cast<ItemPointerData*>(palloc(sizeof(ItemPointerData) * cap));
   int32* early_value = static_cast<int32*>(palloc(sizeof(int32) * cap));
-  // With a sum, where each counter is (its index entry's TID), to remember.
+  // With a sum, where each counter is (its index entry's TID), to remember;
+  // `seen` counts them all, also beyond the kMaxSlots remembered.
   int seen = 0;
   int32* seen_slots = nullptr;
   ItemPointerData* seen_roots = nullptr;
@@ -709,9 +710,9 @@ bool take_one_skipping(Open* o, Datum job, int32 stage, int32 preferred, TupleTa
     bool isnull;
     int32 v = DatumGetInt32(slot_getattr(found, at[sRemaining], &isnull));
     if (isnull) continue;
-    if (sum != nullptr && seen < counter_tids::kMaxSlots) {
-      seen_slots[seen] = DatumGetInt32(slot_getattr(found, at[sSlot], &isnull));
-      seen_roots[seen++] = root_tid;
+    if (sum != nullptr && seen++ < counter_tids::kMaxSlots) {
+      seen_slots[seen - 1] = DatumGetInt32(slot_getattr(found, at[sSlot], &isnull));
+      seen_roots[seen - 1] = root_tid;
     }
     total += v;
     if (left == 0 && sum == nullptr) break;
