@@ -31,7 +31,7 @@ class Events {
   struct Options {
     std::chrono::milliseconds refresh{1000};     // render period of each subscribed panel
     std::chrono::milliseconds cache_ttl{1000};   // how long a render stays in the cache for polls
-    std::chrono::milliseconds heartbeat{15000};  // a comment when nothing else was written this long
+    std::chrono::milliseconds heartbeat{5000};   // a comment when nothing else was written this long
     int max_streams = 256;                       // open streams at most (then subscribe() says no)
   };
   struct Stats {

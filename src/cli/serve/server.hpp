@@ -18,7 +18,7 @@ struct ServeOptions {
   int count_cache_ms = 60000;             // finished tasks by type (/metrics): a whole-table count
   int threads = 16;                       // request threads (besides the event streams')
   int max_streams = 256;                  // open live-panel event streams at most (then 503: pages poll)
-  int heartbeat_ms = 15000;               // a comment on an idle event stream this often
+  int heartbeat_ms = 5000;                // a comment on an idle event stream this often
   std::string port_file;                  // write the bound port here once listening
 };
 
