@@ -1,7 +1,7 @@
 // See engine_counter_tids.hpp.
 #include "extension/engine_counter_tids.hpp"
-#include "pg/compat.hpp"
-#include "pg/relation.hpp"
+#include "extension/stage_key_scan.hpp"
+#include "pg/datum.hpp"
 
 extern "C" {
 #include "access/genam.h"
@@ -40,46 +40,27 @@ Entry entries[kEntries];
 int next_victim = 0;
 MemoryContext context = nullptr;
 
-bool same_text(const text* a, Datum b) {
-  const text* t = DatumGetTextPP(b);
-  return VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(t) &&
-         memcmp(VARDATA_ANY(a), VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)) == 0;
-}
-
 Entry* find(Datum job, int32 stage) {
   for (Entry& e : entries)
-    if (e.job != nullptr && e.stage == stage && same_text(e.job, job)) return &e;
+    if (e.job != nullptr && e.stage == stage && pg::text_view(e.job) == pg::text_view(DatumGetTextPP(job))) return &e;
   return nullptr;
 }
 
 // workflow.stages.slot_count of (job, stage); -1 when there is no such row.
 int32 stage_slot_count(Datum job, int32 stage) {
-  Relation rel = table_open(workflow::pg::extension_table("stages"), AccessShareLock);
-  Oid pk = pg::compat::relation_primary_key_index(rel);
-  AttrNumber column = get_attnum(RelationGetRelid(rel), "slot_count");
+  StageKeyScan s;
+  open_stage_key(&s, "stages");
+  Snapshot snapshot = RegisterSnapshot(GetLatestSnapshot());
+  start_stage_key_scan(&s, job, stage, snapshot);
+  const AttrNumber column = get_attnum(RelationGetRelid(s.rel), "slot_count");
   int32 result = -1;
-  if (OidIsValid(pk) && column != InvalidAttrNumber) {
-    Relation index = index_open(pk, AccessShareLock);
-    Snapshot snapshot = RegisterSnapshot(GetLatestSnapshot());
-    ScanKeyData keys[2];
-    ScanKeyEntryInitialize(&keys[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
-                           index->rd_indcollation[0], F_TEXTEQ, job);
-    ScanKeyEntryInitialize(&keys[1], 0, 2, BTEqualStrategyNumber, InvalidOid,
-                           index->rd_indcollation[1], F_INT4EQ, Int32GetDatum(stage));
-    IndexScanDesc scan = pg::compat::index_beginscan(rel, index, snapshot, 2, 0);
-    index_rescan(scan, keys, 2, nullptr, 0);
-    TupleTableSlot* slot = table_slot_create(rel, nullptr);
-    if (index_getnext_slot(scan, ForwardScanDirection, slot)) {
-      bool isnull;
-      Datum value = slot_getattr(slot, column, &isnull);
-      if (!isnull) result = DatumGetInt32(value);
-    }
-    ExecDropSingleTupleTableSlot(slot);
-    index_endscan(scan);
-    UnregisterSnapshot(snapshot);
-    index_close(index, AccessShareLock);
+  if (column != InvalidAttrNumber && index_getnext_slot(s.scan, ForwardScanDirection, s.slot)) {
+    bool isnull;
+    Datum value = slot_getattr(s.slot, column, &isnull);
+    if (!isnull) result = DatumGetInt32(value);
   }
-  table_close(rel, AccessShareLock);
+  end_stage_key_scan(&s);
+  UnregisterSnapshot(snapshot);
   return result;
 }
 
@@ -122,7 +103,7 @@ bool read(Relation rel, Snapshot snapshot, const Columns& columns, Datum job, in
     Datum remaining = heap_getattr(&tuple, columns.remaining, desc, &null_remaining);
     // The chain may now hold another row (its line pointer reused).
     if (null_job || null_stage || null_slot || null_remaining || DatumGetInt32(row_stage) != stage ||
-        DatumGetInt32(row_slot) != i || !same_text(DatumGetTextPP(job), row_job)) {
+        DatumGetInt32(row_slot) != i || pg::text_view(DatumGetTextPP(job)) != pg::text_view(DatumGetTextPP(row_job))) {
       whole = false;
       break;
     }

@@ -1,5 +1,6 @@
 // See engine_slot_sum.hpp.
 #include "extension/engine_slot_sum.hpp"
+#include "extension/stage_key_scan.hpp"
 #include "pg/citus.hpp"
 #include "pg/compat.hpp"
 #include "pg/datum.hpp"
@@ -32,34 +33,19 @@ constexpr AttrNumber kRemaining = 4;
 
 // Plain C on PostgreSQL objects only (no C++ destructors): may ereport.
 int32 sum_slots(Datum job, int32 stage) {
-  Relation rel = table_open(workflow::pg::extension_table("stage_slots"), AccessShareLock);
-  Oid pk = pg::compat::relation_primary_key_index(rel);
-  if (!OidIsValid(pk))
-    ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
-                    errmsg("workflow.stage_slots has no primary key")));
-  Relation index = index_open(pk, AccessShareLock);
-
+  StageKeyScan s;
+  open_stage_key(&s, "stage_slots");
   CommandCounterIncrement();  // make this call's own slot UPDATE visible
   Snapshot snapshot = RegisterSnapshot(GetTransactionSnapshot());
-  ScanKeyData keys[2];
-  ScanKeyEntryInitialize(&keys[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
-                         index->rd_indcollation[0], F_TEXTEQ, job);
-  ScanKeyEntryInitialize(&keys[1], 0, 2, BTEqualStrategyNumber, InvalidOid,
-                         index->rd_indcollation[1], F_INT4EQ, Int32GetDatum(stage));
-  IndexScanDesc scan = pg::compat::index_beginscan(rel, index, snapshot, 2, 0);
-  index_rescan(scan, keys, 2, nullptr, 0);
-  TupleTableSlot* slot = table_slot_create(rel, nullptr);
+  start_stage_key_scan(&s, job, stage, snapshot);
   int64 sum = 0;
-  while (index_getnext_slot(scan, ForwardScanDirection, slot)) {
+  while (index_getnext_slot(s.scan, ForwardScanDirection, s.slot)) {
     bool isnull = false;
-    Datum remaining = slot_getattr(slot, kRemaining, &isnull);
+    Datum remaining = slot_getattr(s.slot, kRemaining, &isnull);
     if (!isnull) sum += DatumGetInt32(remaining);
   }
-  ExecDropSingleTupleTableSlot(slot);
-  index_endscan(scan);
+  end_stage_key_scan(&s);
   UnregisterSnapshot(snapshot);
-  index_close(index, AccessShareLock);
-  table_close(rel, AccessShareLock);
   return static_cast<int32>(sum);
 }
 
