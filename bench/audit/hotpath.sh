@@ -135,15 +135,18 @@ single_us() {  # table round -> backend CPU us per statement
     echo "SELECT round((bench_cpu_us() - :c0)::numeric / $WRITES, 1);"
   } | P -At
 }
-bulk_ms() {  # table -> backend CPU ms of one UPDATE of every row of a fresh copy of it
+bulk_ms() {  # table -> "ms wal_mb": backend CPU ms of one UPDATE of every row of a fresh
+             # copy of it, and the MB of WAL it wrote (full-page images of the pages it
+             # touches first after the checkpoint included)
   P -q -c "DROP TABLE IF EXISTS $1_bulk" >/dev/null
   make_table "$1_bulk" >/dev/null
   [ "$1" = w_native ] && P -c "SELECT workflow.enable_audit('$1_bulk')" >/dev/null
   P -c "VACUUM ANALYZE $1_bulk" -c "CHECKPOINT" >/dev/null
   P -At <<SQL
-SELECT bench_cpu_us() AS c0 \gset
+SELECT bench_cpu_us() AS c0, pg_current_wal_insert_lsn() AS l0 \gset
 UPDATE $1_bulk SET counter = counter + 1, status = 'bulk';
-SELECT round((bench_cpu_us() - :c0) / 1000.0);
+SELECT round((bench_cpu_us() - :c0) / 1000.0) || ' '
+       || round(pg_wal_lsn_diff(pg_current_wal_insert_lsn(), :'l0') / 1048576.0);
 SQL
 }
 declare -A W_SINGLE W_BULK
@@ -154,8 +157,9 @@ for r in $(seq 1 "$ROUNDS"); do
   for d in "${WRITE_ORDER[@]}"; do
     us=$(single_us "w_$d" "$r"); W_SINGLE[$d]+="$us "; line+=" $d $us"
   done
+  line+=" | key index $(P -At -c "SELECT pg_size_pretty(pg_relation_size('workflow.audit_log_row_idx'))")"
   for d in none native; do
-    ms=$(bulk_ms "w_$d"); W_BULK[$d]+="$ms "; line+=" | bulk $d ${ms} ms"
+    read -r ms wal < <(bulk_ms "w_$d"); W_BULK[$d]+="$ms "; line+=" | bulk $d ${ms} ms (WAL ${wal} MB)"
   done
   echo "$line  load $load"
 done

@@ -9,7 +9,10 @@
 #   cheapest index PostgreSQL can maintain per row), a BRIN bloom key index
 #   (maintained later by autovacuum), and the shipped design with a log that
 #   already holds a 1M-row history; then row_history latency, hash vs BRIN.
+#   Each timing also reports the WAL and temporary-file bytes it wrote.
 # Usage: bench/audit/run.sh [rows=1000000] [reps=3] [pgbench_seconds=20]
+#   AUDIT_VARIANTS="none native_audit ..." times only those (default: all);
+#   AUDIT_TAIL=0 skips the pgbench latencies and the history lookups.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROWS=${1:-1000000}
@@ -53,17 +56,23 @@ SQL
   P -c "CHECKPOINT" >/dev/null
 }
 
-# Milliseconds of one UPDATE of every row: "wall cpu", cpu = the backend's
-# user+system time (/proc/PID/stat), which other load on the machine
-# inflates much less than wall time.
+# Milliseconds of one UPDATE of every row: "wall cpu wal_mb temp_mb", cpu =
+# the backend's user+system time (/proc/PID/stat), which other load on the
+# machine inflates much less than wall time; wal_mb and temp_mb what the
+# statement wrote to the WAL and to temporary files (transition tables).
 time_update() {
   fresh_table "$1"
-  P -At <<SQL | awk '/^Time:/ {wall=$2} /^cpu / {cpu=$2} END {print wall, cpu}'
-SELECT bench_cpu_ms() AS cpu0 \gset
+  P -At <<SQL | awk '/^Time:/ {wall=$2} /^cpu / {cpu=$2; wal=$3; tmp=$4} END {print wall, cpu, wal, tmp}'
+SELECT bench_cpu_ms() AS cpu0, pg_current_wal_insert_lsn() AS lsn0 \gset
+SET log_temp_files = 0;
+SELECT pg_stat_reset();
 \timing on
 UPDATE bench SET counter = counter + 1, status = 'done';
 \timing off
-SELECT 'cpu ' || (bench_cpu_ms() - :cpu0);
+SELECT pg_stat_force_next_flush();
+SELECT 'cpu ' || (bench_cpu_ms() - :cpu0) || ' '
+    || round(pg_wal_lsn_diff(pg_current_wal_insert_lsn(), :'lsn0') / 1048576.0)
+    || ' ' || (SELECT round(temp_bytes / 1048576.0) FROM pg_stat_database WHERE datname = current_database());
 SQL
 }
 
@@ -92,12 +101,13 @@ VACUUM bench"
 )
 ORDER=(none native_audit native_audit_row plpgsql_audit native_updated_at plpgsql_updated_at moddatetime
        alt_no_key_index alt_id_btree_only alt_brin_key_index alt_grown_log)
+[ -n "${AUDIT_VARIANTS:-}" ] && read -r -a ORDER <<<"$AUDIT_VARIANTS"
 declare -A WALL CPU
 for rep in $(seq 1 "$REPS"); do     # interleaved, so drift hits every variant alike
   for v in "${ORDER[@]}"; do
-    read -r wall cpu < <(time_update "${SETUP[$v]}")
+    read -r wall cpu wal tmp < <(time_update "${SETUP[$v]}")
     WALL[$v]+="$wall "; CPU[$v]+="$cpu "
-    echo "rep $rep $v: wall $wall ms, backend cpu $cpu ms" >&2
+    echo "rep $rep $v: wall $wall ms, backend cpu $cpu ms, wal $wal MB, temp files $tmp MB" >&2
   done
 done
 
@@ -112,6 +122,7 @@ for v in "${ORDER[@]}"; do
     "$(echo "$w / $wbase" | bc -l)" "$c" "$(echo "$c / $cbase" | bc -l)" "${WALL[$v]}"
 done
 
+[ "${AUDIT_TAIL:-1}" = 0 ] && exit 0
 # Single-row UPDATE latency: 1 client, random row of a 100k-row table.
 echo "# single-row UPDATE latency (pgbench, 1 client, ${PGBENCH_SECONDS}s each)"
 cat >/tmp/wf_bench_one.$$.sql <<'SQL'

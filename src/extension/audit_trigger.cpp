@@ -132,19 +132,17 @@ bool log_update(LogWriter* w, const RelationInfo* info, const Datum* old_values,
   if (entry == UpdateEntry::under_new_key && !moved) return false;
 
   MemoryContext old = MemoryContextSwitchTo(w->batch_context);
-  JsonbParseState* before;
-  JsonbParseState* after;
-  object_begin(&before);
-  object_begin(&after);
+  ObjectBuilder before(info->natts - first_changed);
+  ObjectBuilder after(info->natts - first_changed);
   for (int i = first_changed; i < info->natts; ++i) {
     const ColumnInfo& col = info->columns[i];
     if (col.skip || !column_changed(col, old_values[i], old_null[i], new_values[i], new_null[i]))
       continue;
-    object_add(&before, col, old_values[i], old_null[i]);
-    object_add(&after, col, new_values[i], new_null[i]);
+    before.add(col, old_values[i], old_null[i]);
+    after.add(col, new_values[i], new_null[i]);
   }
-  Datum old_diff = object_end(&before);
-  Datum new_diff = object_end(&after);
+  Datum old_diff = before.finish();
+  Datum new_diff = after.finish();
   if (entry == UpdateEntry::under_old_key) {
     writer_add(w, info, Operation::update, row_object(info, old_values, old_null, Pick::key),
                false, old_diff, false, new_diff, false);
