@@ -64,7 +64,6 @@ time_update() {
   fresh_table "$1"
   P -At <<SQL | awk '/^Time:/ {wall=$2} /^cpu / {cpu=$2; wal=$3; tmp=$4} END {print wall, cpu, wal, tmp}'
 SELECT bench_cpu_ms() AS cpu0, pg_current_wal_insert_lsn() AS lsn0 \gset
-SET log_temp_files = 0;
 SELECT pg_stat_reset();
 \timing on
 UPDATE bench SET counter = counter + 1, status = 'done';

@@ -88,8 +88,10 @@ def main():
         with cur.copy("COPY orders.wide FROM STDIN") as cp:
             for r in range(101, ROWS + 1):
                 cp.write_row([json.dumps(v.obj) if isinstance(v, Jsonb) else v for v in params(r)])
-    expected = {r: [("INSERT", None, {"id": r, **{k: as_json(int(k[1:]), v) for k, v in state[r].items()}})]
-                for r in state}
+    def whole_row(r):
+        return {"id": r, **{k: as_json(int(k[1:]), v) for k, v in state[r].items()}}
+
+    expected = {r: [("INSERT", None, whole_row(r))] for r in state}
 
     def update(sql, where, change):
         svc.execute(sql)
@@ -111,7 +113,7 @@ def main():
            {"c02": lambda v: not v, "c05": lambda v: {"k": [1, 2]}})
     svc.execute("DELETE FROM orders.wide WHERE id % 11 = 0")
     for r in [r for r in state if r % 11 == 0]:
-        expected[r].append(("DELETE", {"id": r, **{k: as_json(int(k[1:]), v) for k, v in state[r].items()}}, None))
+        expected[r].append(("DELETE", whole_row(r), None))
 
     sup = psycopg.connect(a.super_dsn, autocommit=True)
     desk = psycopg.connect(a.reader_dsn, autocommit=True, prepare_threshold=None)

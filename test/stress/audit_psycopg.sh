@@ -6,14 +6,7 @@
 # OWN cluster and PgBouncer.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-PY=/usr/bin/python3   # Debian's, with psycopg 3; python3 on PATH may be a pyenv shim
-fail() { echo "FAIL: $*"; exit 1; }
-"$PY" -c 'import psycopg' 2>/dev/null || fail "psycopg 3 is missing: apt-get install python3-psycopg"
-command -v pgbouncer >/dev/null || fail "pgbouncer is missing: apt-get install pgbouncer"
-nice scripts/build
-source scripts/lib/cluster.sh
-source scripts/lib/pgbouncer.sh
-trap 'pgbouncer_stop; cluster_stop' EXIT
+source scripts/lib/psycopg_pgbouncer.sh   # $PY, fail, build, cluster and PgBouncer helpers
 cluster_start >/dev/null
 psql -qX -d postgres -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
 CREATE EXTENSION workflow;
