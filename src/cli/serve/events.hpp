@@ -28,11 +28,13 @@ std::string sse_event(const std::string& html, std::int64_t rendered_at_ms);
 
 class Events {
  public:
+  // Every field is given by serve's options (ServeOptions, server.hpp): the
+  // defaults live there only.
   struct Options {
-    std::chrono::milliseconds refresh{1000};     // render period of each subscribed panel
-    std::chrono::milliseconds cache_ttl{1000};   // how long a render stays in the cache for polls
-    std::chrono::milliseconds heartbeat{5000};   // a comment when nothing else was written this long
-    int max_streams = 256;                       // open streams at most (then subscribe() says no)
+    std::chrono::milliseconds refresh;     // render period of each subscribed panel
+    std::chrono::milliseconds cache_ttl;   // how long a render stays in the cache for polls
+    std::chrono::milliseconds heartbeat;   // a comment when nothing else was written this long
+    int max_streams;                       // open streams at most (then subscribe() says no)
   };
   struct Stats {
     std::int64_t open = 0;      // streams open now
