@@ -31,6 +31,9 @@ SELECT format('%-34s', coalesce(to_json(left(spelling, 30))::text, 'NULL')) AS s
 -- Error messages name the value and the accepted names.
 SELECT workflow.normalize_step_name('Workload Tomorrow');
 SELECT workflow.normalize_step_name('workload''today');
+-- A non-ASCII character is named whole (not its first byte: the message stays valid UTF-8).
+SELECT workflow.normalize_step_name('日本');
+SELECT workflow.step_name_key('aé');
 SELECT workflow.normalize_step_name('');
 SELECT workflow.normalize_step_name(NULL);
 SELECT workflow.normalize_step_name(repeat('x', 300));

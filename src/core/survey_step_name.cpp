@@ -34,6 +34,26 @@ bool starts_word(std::string_view s, std::size_t i) {
   return is_upper(prev) && i + 1 < s.size() && is_lower(s[i + 1]);
 }
 
+// Length of the well-formed UTF-8 sequence starting at s[i] (RFC 3629: no
+// overlong forms, surrogates or code points past U+10FFFF), or 0 when the
+// bytes there are not one.
+std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
+  auto at = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char b = at(i);
+  if (b < 0x80) return 1;
+  std::size_t n = b >= 0xC2 && b <= 0xDF ? 2 : b >= 0xE0 && b <= 0xEF ? 3 : b >= 0xF0 && b <= 0xF4 ? 4 : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
+  if (b == 0xE0) lo = 0xA0;
+  if (b == 0xED) hi = 0x9F;
+  if (b == 0xF0) lo = 0x90;
+  if (b == 0xF4) hi = 0x8F;
+  if (at(i + 1) < lo || at(i + 1) > hi) return 0;
+  for (std::size_t k = 2; k < n; ++k)
+    if ((at(i + k) & 0xC0) != 0x80) return 0;
+  return n;
+}
+
 }  // namespace
 
 std::string step_name_key(std::string_view raw) {
@@ -58,8 +78,10 @@ std::string step_name_key(std::string_view raw) {
     } else if (is_lower(c) || is_digit(c)) {
       key.push_back(c);
     } else {
-      reject(raw, "character " + quote_for_message(s.substr(i, 1)) + " at byte " +
-                      std::to_string(i + 1) + " is not accepted");
+      // The whole character, or the one byte (escaped) when it is not UTF-8.
+      std::size_t n = utf8_sequence_length(s, i);
+      reject(raw, (n ? "character " : "invalid UTF-8 byte ") + quote_for_message(s.substr(i, n ? n : 1)) +
+                      " at byte " + std::to_string(i + 1) + " is not accepted");
     }
   }
   if (!key.empty() && key.back() == '_') key.pop_back();
@@ -88,26 +110,27 @@ bool is_step_name_key(std::string_view key) noexcept {
 
 std::string quote_for_message(std::string_view value) {
   constexpr std::size_t kMaxShown = 64;
-  bool cut = value.size() > kMaxShown;
-  if (cut) {
-    std::size_t end = kMaxShown;
-    // Step back over UTF-8 continuation bytes so no character is split.
-    while (end > 0 && (static_cast<unsigned char>(value[end]) & 0xC0) == 0x80) --end;
-    value = value.substr(0, end);
-  }
   static const char* hex = "0123456789abcdef";
   std::string out = "\"";
-  for (char c : value) {
-    auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) {
+  std::size_t i = 0;
+  while (i < value.size()) {
+    // Whole UTF-8 characters are copied; control bytes and bytes that are not
+    // part of a well-formed sequence are shown as \xNN, so the result is
+    // always valid UTF-8 and no character is split.
+    std::size_t n = utf8_sequence_length(value, i);
+    if (i + (n ? n : 1) > kMaxShown) break;
+    auto u = static_cast<unsigned char>(value[i]);
+    if (n == 0 || u < 0x20 || u == 0x7f) {
       out += "\\x";
       out.push_back(hex[u >> 4]);
       out.push_back(hex[u & 15]);
+      n = 1;
     } else {
-      out.push_back(c);
+      out.append(value.substr(i, n));
     }
+    i += n;
   }
-  out += cut ? "...\"" : "\"";
+  out += i < value.size() ? "...\"" : "\"";
   return out;
 }
 

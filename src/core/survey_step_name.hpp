@@ -25,7 +25,8 @@ std::string step_name_key(std::string_view raw);
 bool is_step_name_key(std::string_view key) noexcept;
 
 // The value quoted for an error message: at most 64 bytes (cut on a UTF-8
-// character boundary, "..." appended) with control bytes shown as \xNN.
+// character boundary, "..." appended) with control bytes and bytes that are
+// not well-formed UTF-8 shown as \xNN, so the result is always valid UTF-8.
 std::string quote_for_message(std::string_view value);
 
 }  // namespace workflow::core::survey
