@@ -43,6 +43,11 @@ CREATE TABLE workflow.jobs (
   run_at       timestamptz,
   paused_at    timestamptz,
   dedupe_key   text,
+  -- 1.7 (src/sql/upgrade/1.6--1.7/10_final_advance.sql adds it): true when
+  -- check_job_completion completed the job before anyone advanced its last
+  -- stage; that advance still records the stage's results and is the one
+  -- caller that gets true (advance_job_stage clears it).
+  final_advance_pending boolean NOT NULL DEFAULT false,
   CHECK (total_stages BETWEEN 1 AND 10000),
   CHECK (stage BETWEEN 1 AND total_stages)
 );

@@ -36,7 +36,21 @@ BEGIN
     VALUES (new_id, create_job.job_type, create_job.total_stages, create_job.parameters, session_user,
             create_job.run_at, create_job.dedupe_key)
     ON CONFLICT (id) DO NOTHING;
+    -- The job of that id is this role's job of that key, never another's
+    -- (an id taken before 1.7 reserved the prefix, or a job re-owned since).
+    IF NOT FOUND AND NOT EXISTS (SELECT 1 FROM workflow.jobs x WHERE x.id = new_id
+                                  AND x.owner = session_user AND x.dedupe_key = create_job.dedupe_key) THEN
+      RAISE EXCEPTION 'job % of dedupe key % exists but is not a job of role % with that key',
+        quote_literal(new_id), quote_literal(dedupe_key), quote_ident(session_user)
+        USING ERRCODE = '23505';
+    END IF;
     RETURN new_id;
+  END IF;
+  -- Ids of this form belong to dedupe keys (another role could otherwise
+  -- take the id a role's key derives and be handed its submissions).
+  IF left(new_id, 7) = 'dedupe-' THEN
+    RAISE EXCEPTION 'job_id % is reserved: ids starting with ''dedupe-'' are derived from dedupe keys',
+      quote_literal(new_id) USING ERRCODE = '22023', HINT = 'Pass dedupe_key instead, or another job_id.';
   END IF;
   BEGIN
     INSERT INTO workflow.jobs (id, job_type, total_stages, parameters, owner, run_at)
@@ -52,7 +66,8 @@ COMMENT ON FUNCTION workflow.create_job(text, jsonb, int, text, timestamptz, tex
   'Creates a pending job at stage 1 of total_stages (1..10000), owned by the session user; returns its id '
   '(a UUID unless job_id is given). 23505 when job_id exists. run_at: its tasks are not claimed before then. '
   'dedupe_key (instead of job_id): the id is derived from the key and the session user, and a second call with '
-  'the same key returns the existing job''s id and writes nothing (until that job is purged).';
+  'the same key returns the existing job''s id and writes nothing (until that job is purged); 23505 if that id is '
+  'another role''s job. A job_id starting with ''dedupe-'' is 22023 (reserved for dedupe keys).';
 REVOKE EXECUTE ON FUNCTION workflow.create_job(text, jsonb, int, text, timestamptz, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION workflow.create_job(text, jsonb, int, text, timestamptz, text)
   TO workflow_producer, workflow_admin;
@@ -131,6 +146,25 @@ BEGIN
     EXIT WHEN moved;
     -- Lost the race, stale, repeated or premature: say which.
     j := workflow._engine_job(job_id_param);
+    IF finishing AND j.status = 'completed' AND j.stage = current_stage AND j.final_advance_pending THEN
+      -- check_job_completion completed the job before this advance of its
+      -- last stage: the first such advance still records the stage's
+      -- results and is the caller that gets true (the job's row lock and
+      -- the flag make it one).
+      UPDATE workflow.jobs
+         SET final_advance_pending = false,
+             result_data = CASE WHEN stage_result IS NULL THEN result_data
+                                ELSE coalesce(result_data, '{}'::jsonb) || stage_result END,
+             updated_at = moved_at
+       WHERE id = job_id_param AND stage = current_stage AND status = 'completed'
+         AND final_advance_pending;
+      IF NOT FOUND THEN
+        RETURN false;
+      END IF;
+      UPDATE workflow.stages SET result_data = stage_results_param
+       WHERE job_id = job_id_param AND stage = current_stage;
+      RETURN true;
+    END IF;
     IF j.stage <> current_stage OR j.status NOT IN ('pending', 'running') THEN
       RETURN false;
     END IF;
@@ -173,7 +207,8 @@ $$;
 COMMENT ON FUNCTION workflow.advance_job_stage(text, int, int, jsonb) IS
   'Compare-and-set move of a job from current_stage (which must be complete) to next_stage = current_stage + 1; '
   'next_stage = total_stages + 1 completes the job. Exactly one concurrent caller gets true; stale or '
-  'repeated calls get false and write nothing; 55000 when current_stage is not complete yet. Moving into a '
+  'repeated calls get false and write nothing; 55000 when current_stage is not complete yet. The advance of the '
+  'last stage of a job that check_job_completion completed first still stores its results and gets true (once). Moving into a '
   'stage that is complete already makes its hand-over claimable at once (claim_stage_handovers). 42501 unless '
   'the session user owns the job or is a member of workflow_worker or workflow_admin.';
 
@@ -189,8 +224,11 @@ DECLARE
 BEGIN
   PERFORM workflow._engine_check_owner(j, 'check the completion of', workers_too => true);
   IF j.status IN ('pending', 'running') AND j.stage = j.total_stages THEN
+    -- Completed without the advance of its last stage (which stores the
+    -- stage's results): that advance, if its completer still makes it,
+    -- records them and gets true (advance_job_stage).
     UPDATE workflow.jobs
-       SET status = 'completed', finished_at = now(), updated_at = now()
+       SET status = 'completed', finished_at = now(), updated_at = now(), final_advance_pending = true
      WHERE id = job_id_param AND stage = total_stages AND status IN ('pending', 'running')
        AND EXISTS (SELECT 1 FROM workflow.stages s
                     WHERE s.job_id = job_id_param AND s.stage = jobs.total_stages
@@ -207,7 +245,8 @@ END;
 $$;
 COMMENT ON FUNCTION workflow.check_job_completion(text) IS
   'Whether the job is completed, and its current (final) stage. A running job whose last stage is '
-  'complete is marked completed here (NOTIFY workflow_job_complete). P0002 when unknown; 42501 unless the '
+  'complete is marked completed here (NOTIFY workflow_job_complete); the advance of that stage, if its completer '
+  'still makes it, then stores the stage''s results and gets true. P0002 when unknown; 42501 unless the '
   'session user owns the job or is a member of workflow_worker or workflow_admin.';
 
 -- Hands a job to another owner (administrators: a job from before 1.1 has

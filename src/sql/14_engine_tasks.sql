@@ -12,6 +12,9 @@ BEGIN
     IF cardinality(task_types) = 0 THEN
       RAISE EXCEPTION 'task_types must be NULL (any type) or non-empty' USING ERRCODE = '22023';
     END IF;
+    IF array_ndims(task_types) > 1 THEN
+      RAISE EXCEPTION 'task_types must be a one-dimensional array' USING ERRCODE = '22023';
+    END IF;
     IF array_position(task_types, NULL) IS NOT NULL THEN
       RAISE EXCEPTION 'task_types[%] is NULL', array_position(task_types, NULL)
         USING ERRCODE = '22004';
@@ -20,7 +23,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION workflow._engine_check_task_types(text[]) IS
-  'Internal: raises 22023 for an empty task_types array, 22004 for a NULL element (NULL means any type).';
+  'Internal: raises 22023 for an empty or multi-dimensional task_types array, 22004 for a NULL element (NULL means any type).';
 
 CREATE OR REPLACE FUNCTION workflow.claim_tasks(worker text, max_tasks int DEFAULT 1,
                                      task_types text[] DEFAULT NULL,

@@ -257,6 +257,17 @@ DECLARE
   job_names text[];
   job_whats text[];
 BEGIN
+  -- One job: a valid id of a job or of rows left without their job (which
+  -- the checks report); an unknown one is P0002, not "all ok".
+  IF job_id_param IS NOT NULL THEN
+    PERFORM workflow._engine_check_text('job_id', job_id_param);
+    IF NOT EXISTS (SELECT 1 FROM workflow.jobs x WHERE x.id = job_id_param)
+       AND NOT EXISTS (SELECT 1 FROM workflow.stages x WHERE x.job_id = job_id_param)
+       AND NOT EXISTS (SELECT 1 FROM workflow.stage_slots x WHERE x.job_id = job_id_param)
+       AND NOT EXISTS (SELECT 1 FROM workflow.tasks x WHERE x.job_id = job_id_param) THEN
+      RAISE EXCEPTION 'job % not found', quote_literal(job_id_param) USING ERRCODE = 'P0002';
+    END IF;
+  END IF;
   IF job_id_param IS NULL AND workflow._engine_citus_table('workflow.tasks') THEN
     -- On a Citus cluster job by job (every id that has a row anywhere): one
     -- job's query is routed to the node holding it.
@@ -302,4 +313,4 @@ COMMENT ON FUNCTION workflow.check_invariants(text) IS
   'pending_slots, total_tasks, completion state, the single completer, task ids and slots; and stuck jobs: a '
   'pending/running job whose current stage is complete and whose hand-over lease has run out (nobody is '
   'advancing it: a worker must call claim_stage_handovers). One row per check; all ok after any crash once '
-  'the workers have caught up.';
+  'the workers have caught up. P0002 for a job id with no row anywhere, 22023 for an empty or overlong one.';

@@ -140,9 +140,16 @@ BEGIN
     UPDATE workflow.stage_slots c SET remaining = c.remaining + 1
      WHERE c.job_id = t.job_id AND c.stage = t.stage AND c.slot = t.slot
     RETURNING c.remaining INTO in_slot;
+    -- A completion of the stage's last other task committing meanwhile
+    -- (after the check above read the stage) completed it with this task
+    -- dead: the stage row, read again once its lock is free, says so.
     UPDATE workflow.stages s
        SET dead_tasks = s.dead_tasks - 1, pending_slots = s.pending_slots + (in_slot = 1)::int
-     WHERE s.job_id = t.job_id AND s.stage = t.stage;
+     WHERE s.job_id = t.job_id AND s.stage = t.stage AND s.completed_at IS NULL;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION 'task % cannot run again: its stage % completed with it tolerated as dead',
+        quote_literal(t.id), t.stage USING ERRCODE = '55000';
+    END IF;
   END IF;
   UPDATE workflow.tasks x
      SET status = 'queued', retry_count = 0, run_after = now(), claimed_by = NULL,
@@ -251,8 +258,14 @@ BEGIN
                                                AND s.completed_at IS NOT NULL))
      ORDER BY x.id FOR UPDATE
   LOOP
-    PERFORM workflow._engine_requeue_dead(t);
-    changed := true;
+    BEGIN
+      PERFORM workflow._engine_requeue_dead(t);
+      changed := true;
+    EXCEPTION WHEN object_not_in_prerequisite_state THEN
+      -- Its stage completed with it meanwhile (a completion committing
+      -- after the query above): it stays dead, as the others of such stages.
+      NULL;
+    END;
   END LOOP;
   IF j.status = 'failed' THEN
     PERFORM workflow._engine_revive_job(j.id);

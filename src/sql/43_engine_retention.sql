@@ -29,6 +29,9 @@ BEGIN
   IF cutoff > now() OR NOT isfinite(cutoff) THEN
     RAISE EXCEPTION 'older_than % must not be negative', older_than USING ERRCODE = '22023';
   END IF;
+  IF array_ndims(statuses) > 1 THEN
+    RAISE EXCEPTION 'statuses must be a one-dimensional array' USING ERRCODE = '22023';
+  END IF;
   IF cardinality(statuses) = 0 OR array_position(statuses, NULL) IS NOT NULL
      OR NOT statuses <@ ARRAY['completed', 'failed', 'cancelled'] THEN
     RAISE EXCEPTION 'statuses % must be a non-empty list of completed, failed, cancelled', statuses

@@ -1,6 +1,6 @@
 -- pgTAP: the engine's API, every function, normal paths and hostile input.
 BEGIN;
-SELECT plan(72);
+SELECT plan(78);
 
 -- Objects
 SELECT has_table('workflow', 'jobs', 'jobs table');
@@ -118,6 +118,25 @@ SELECT throws_ok($$SELECT * FROM workflow.fail_task('eng-tap-3:1:0', 'eng-tap-3'
 
 SELECT is((SELECT count(*) FROM workflow.jobs j, workflow.check_invariants(j.id) i
             WHERE j.id LIKE 'eng-tap%' AND NOT i.ok), 0::bigint, 'invariants hold');
+
+-- 1.7: a job id that names nothing is P0002, never "all ok"; rows left
+-- without their job are still checked (and reported).
+SELECT throws_ok($$SELECT * FROM workflow.check_invariants('no-such-job')$$, 'P0002', NULL,
+                 'check_invariants of an unknown job: P0002');
+SELECT throws_ok($$SELECT * FROM workflow.check_invariants('')$$, '22023', NULL,
+                 'check_invariants of an empty job id: 22023');
+INSERT INTO workflow.tasks (id, job_id, task_type, stage, task_index, slot)
+VALUES ('eng-orphan:1:0', 'eng-orphan', 'x', 1, 0, 0);
+SELECT ok((SELECT count(*) FROM workflow.check_invariants('eng-orphan') WHERE NOT ok) > 0,
+          'a task without its job is checked, and reported');
+DELETE FROM workflow.tasks WHERE job_id = 'eng-orphan';
+-- Multi-dimensional arrays: the function's own 22023, not PostgreSQL's 0A000.
+SELECT throws_ok($$SELECT * FROM workflow.claim_tasks('w1', 1, ARRAY[ARRAY['a'], ARRAY['b']])$$, '22023',
+                 'task_types must be a one-dimensional array', 'claim_tasks with 2-D task_types: 22023');
+SELECT throws_ok($$SELECT * FROM workflow.claim_tasks_for_workers(ARRAY['w1'], ARRAY[ARRAY['a'], ARRAY['b']])$$,
+                 '22023', 'task_types must be a one-dimensional array', 'claim_tasks_for_workers too');
+SELECT throws_ok($$SELECT workflow.purge_jobs('1 day', ARRAY[ARRAY['completed'], ARRAY['failed']])$$, '22023',
+                 'statuses must be a one-dimensional array', 'purge_jobs with 2-D statuses: 22023');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -2,7 +2,7 @@
 -- (1.4), and their hostile input. now() is fixed inside the test's
 -- transaction: time passing is written into run_after.
 BEGIN;
-SELECT plan(26);
+SELECT plan(29);
 
 SELECT has_function('workflow', 'create_job', ARRAY['text', 'jsonb', 'integer', 'text', 'timestamp with time zone', 'text']);
 SELECT has_index('workflow', 'tasks', 'tasks_claimable_idx', 'the claim index');
@@ -60,6 +60,16 @@ SELECT is((SELECT parameters FROM workflow.jobs WHERE dedupe_key = 'invoice-42')
 SELECT is((SELECT count(*) FROM workflow.jobs WHERE dedupe_key = 'invoice-42'), 1::bigint, 'one job');
 SELECT isnt(workflow.create_job('dedupe', '{}', 1, dedupe_key => 'invoice-43'),
             workflow.create_job('dedupe', '{}', 1, dedupe_key => 'invoice-42'), 'another key, another job');
+-- 1.7: ids of the dedupe form are the keys' only (another role could take
+-- the id a key derives); a derived id that is not this role's job is 23505.
+SELECT throws_ok($$SELECT workflow.create_job('dedupe', '{}', 1, 'dedupe-' || md5('someone' || chr(31) || 'k'))$$,
+                 '22023', NULL, 'a job_id starting with dedupe- is reserved: 22023');
+UPDATE workflow.jobs SET owner = 'nobody_else' WHERE dedupe_key = 'invoice-42';
+SELECT throws_ok($$SELECT workflow.create_job('dedupe', '{"n": 3}', 1, dedupe_key => 'invoice-42')$$,
+                 '23505', NULL, 'the derived id is another role''s job (re-owned): 23505');
+SELECT is((SELECT count(*) FROM workflow.jobs WHERE dedupe_key = 'invoice-42'), 1::bigint,
+          'and nothing was written');
+UPDATE workflow.jobs SET owner = session_user WHERE dedupe_key = 'invoice-42';
 
 -- Hostile input: errors, nothing written.
 CREATE TEMP TABLE before AS SELECT count(*) AS jobs, (SELECT count(*) FROM workflow.tasks) AS tasks FROM workflow.jobs;
