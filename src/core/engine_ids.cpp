@@ -34,6 +34,12 @@ void check_required_text(std::string_view arg_name, bool is_null, std::string_vi
   const std::string name(arg_name);
   if (is_null) throw error(sqlstate::null_value_not_allowed, name + " must not be NULL");
   if (value.empty()) throw error(sqlstate::invalid_parameter_value, name + " must not be empty");
+  // As the SQL functions' check ([[:cntrl:]] in the C locale): ASCII controls.
+  for (char c : value) {
+    const auto b = static_cast<unsigned char>(c);
+    if (b < 0x20 || b == 0x7F)
+      throw error(sqlstate::invalid_parameter_value, name + " must not contain control characters");
+  }
   if (value.size() <= max_chars) return;  // fewer bytes than the limit: fewer characters too
   const std::size_t chars = utf8_length(value);
   if (chars > max_chars)

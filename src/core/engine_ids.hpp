@@ -13,8 +13,9 @@ namespace workflow::core {
 // sequence (10xxxxxx) starts a character.
 std::size_t utf8_length(std::string_view value) noexcept;
 
-// Throws core::error: 22004 when is_null, 22023 when empty or longer than
-// max_chars characters (utf8_length, as the SQL checks count). The message
+// Throws core::error: 22004 when is_null, 22023 when empty, with an ASCII
+// control character, or longer than max_chars characters (utf8_length, as
+// the SQL checks count). The message
 // names the argument and the bad value (cut short on a character boundary).
 void check_required_text(std::string_view arg_name, bool is_null, std::string_view value,
                          std::size_t max_chars);

@@ -27,6 +27,15 @@ TEST(EngineIds, RequiredTextRejectsNullEmptyAndHuge) {
   EXPECT_EQ(sqlstate_of(false, "j'1:\"2\"", 10), "ok");
 }
 
+// Control characters are 22023, as in the SQL functions' checks; UTF-8 is not.
+TEST(EngineIds, RequiredTextRejectsControlCharacters) {
+  EXPECT_EQ(sqlstate_of(false, std::string("w\x01", 2), 10), "22023");
+  EXPECT_EQ(sqlstate_of(false, "w\n1", 10), "22023");
+  EXPECT_EQ(sqlstate_of(false, "w\x7f", 10), "22023");
+  EXPECT_EQ(sqlstate_of(false, std::string("\0", 1), 10), "22023");
+  EXPECT_EQ(sqlstate_of(false, "w\xc3\xa9 1", 10), "ok");
+}
+
 TEST(EngineIds, ErrorMessageNamesArgumentAndValue) {
   try {
     check_required_text("job_id", false, std::string(100, 'q'), 50);
