@@ -85,6 +85,14 @@ SELECT row_key, old_values, new_values FROM workflow.audit_log
 WHERE schema_name = 'audit_h' AND table_name = 'seat' AND operation = 'UPDATE' ORDER BY id;
 SELECT workflow.row_as_of('audit_h.seat', '{"id": 3}', clock_timestamp()) AS key_3_gone,
        workflow.row_as_of('audit_h.seat', '{"id": 10}', clock_timestamp()) AS key_10;
+-- and keeps a shift of keys in order, as the statement mode does: the row
+-- leaving key 11 is logged before the row arriving there (1.7: the entries
+-- under new keys are written once all the statement's row triggers fired)
+INSERT INTO audit_h.seat VALUES (11, 'cy', 'n3');
+UPDATE audit_h.seat SET id = id + 1 WHERE id >= 10;  -- 10 -> 11, then 11 -> 12
+SELECT row_key, old_values, new_values FROM workflow.row_history('audit_h.seat', '{"id": 11}');
+SELECT workflow.row_as_of('audit_h.seat', '{"id": 11}', clock_timestamp()) AS key_11,
+       workflow.row_as_of('audit_h.seat', '{"id": 12}', clock_timestamp()) AS key_12;
 
 -- task_history: the task model's view over the log of workflow.tasks
 SELECT column_name, data_type FROM information_schema.columns

@@ -18,8 +18,11 @@
 // exactly the rows the statement wrote. Other statement triggers of that
 // table fire too, as PostgreSQL documents for every executed statement.
 // Cost: one pointer test per query; the trigger scan runs only on the early
-// stop path.
+// stop path. The hook also frames each statement's row-level key changes
+// (audit_deferred.hpp): a setjmp per query.
 #include "extension/audit_finish.hpp"
+
+#include "extension/audit_deferred.hpp"
 
 extern "C" {
 #include "catalog/pg_trigger.h"
@@ -85,10 +88,23 @@ void finish(QueryDesc* query) {
       MemoryContextSwitchTo(old);
     }
   }
-  if (previous_finish != nullptr)
-    previous_finish(query);
-  else
-    standard_ExecutorFinish(query);
+  // Row-level audit triggers fire in the finish: the entries they keep for
+  // after all of them (audit_deferred.hpp) are written at its end.
+  DeferredLevel level;
+  deferred_enter(&level, estate != nullptr ? estate->es_query_cxt : CurrentMemoryContext);
+  PG_TRY();
+  {
+    if (previous_finish != nullptr)
+      previous_finish(query);
+    else
+      standard_ExecutorFinish(query);
+    deferred_write(&level);
+  }
+  PG_FINALLY();
+  {
+    deferred_leave(&level);
+  }
+  PG_END_TRY();
 }
 
 }  // namespace

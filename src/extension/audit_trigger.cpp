@@ -24,6 +24,7 @@ extern "C" {
 
 #include "core/audit_rules.hpp"
 #include "extension/audit_cache.hpp"
+#include "extension/audit_deferred.hpp"
 #include "extension/audit_jsonb.hpp"
 #include "extension/audit_writer.hpp"
 
@@ -117,10 +118,11 @@ bool key_changed(const RelationInfo* info, const Datum* old_values, const bool* 
 enum class UpdateEntry { under_old_key, under_new_key };
 
 // Logs the changed, non-excluded columns; nothing when there are none.
-// Returns whether the primary key changed.
+// Returns whether the primary key changed. With `defer`, an entry under the
+// new key waits for the end of the statement (audit_deferred.hpp).
 bool log_update(LogWriter* w, const RelationInfo* info, const Datum* old_values,
                 const bool* old_null, const Datum* new_values, const bool* new_null,
-                UpdateEntry entry) {
+                UpdateEntry entry, bool defer = false) {
   int first_changed = -1;
   for (int i = 0; i < info->natts && first_changed < 0; ++i) {
     const ColumnInfo& col = info->columns[i];
@@ -147,9 +149,10 @@ bool log_update(LogWriter* w, const RelationInfo* info, const Datum* old_values,
     writer_add(w, info, Operation::update, row_object(info, old_values, old_null, Pick::key),
                false, old_diff, false, new_diff, false);
   } else {
-    writer_add(w, info, Operation::update, row_object(info, new_values, new_null, Pick::key),
-               false, old_diff, false, row_object(info, new_values, new_null, Pick::all_logged),
-               false);
+    Datum key = row_object(info, new_values, new_null, Pick::key);
+    Datum row = row_object(info, new_values, new_null, Pick::all_logged);
+    if (!(defer && defer_new_key_entry(info, key, old_diff, row)))
+      writer_add(w, info, Operation::update, key, false, old_diff, false, row, false);
   }
   MemoryContextSwitchTo(old);
   return moved;
@@ -216,8 +219,10 @@ void log_row(LogWriter* w, const RelationInfo* info, Operation op, TriggerData* 
     Datum* b_values = static_cast<Datum*>(palloc(sizeof(Datum) * desc->natts));
     bool* b_null = static_cast<bool*>(palloc(sizeof(bool) * desc->natts));
     heap_deform_tuple(td->tg_newtuple, desc, b_values, b_null);
+    // Under the new key after every row's entry under its old key: at the
+    // end of the statement (the rows' triggers fire one by one).
     if (log_update(w, info, a_values, a_null, b_values, b_null, UpdateEntry::under_old_key))
-      log_update(w, info, a_values, a_null, b_values, b_null, UpdateEntry::under_new_key);
+      log_update(w, info, a_values, a_null, b_values, b_null, UpdateEntry::under_new_key, true);
   } else {
     log_whole_row(w, info, op, a_values, a_null);
   }

@@ -1,0 +1,69 @@
+// Entries under new keys of row-level key changes (see audit_deferred.hpp).
+#include "extension/audit_deferred.hpp"
+
+extern "C" {
+#include "utils/datum.h"
+}
+
+#include "core/audit_rules.hpp"
+#include "extension/audit_writer.hpp"
+
+namespace workflow::audit {
+namespace {
+
+struct DeferredEntry {
+  int32 table_id;
+  Datum schema_name, table_name, key, old_values, new_row;  // text, text, jsonb x3
+};
+
+DeferredLevel* current = nullptr;  // the innermost statement being finished
+
+Datum copy_varlena(Datum d) { return datumCopy(d, false, -1); }
+
+}  // namespace
+
+void deferred_enter(DeferredLevel* level, MemoryContext context) {
+  level->outer = current;
+  level->context = context;
+  level->entries = NIL;
+  current = level;
+}
+
+void deferred_leave(DeferredLevel* level) { current = level->outer; }
+
+bool defer_new_key_entry(const RelationInfo* info, Datum key, Datum old_values, Datum new_row) {
+  if (current == nullptr) return false;
+  MemoryContext old = MemoryContextSwitchTo(current->context);
+  auto* e = static_cast<DeferredEntry*>(palloc(sizeof(DeferredEntry)));
+  e->table_id = info->table_id;
+  e->schema_name = copy_varlena(info->schema_name);
+  e->table_name = copy_varlena(info->table_name);
+  e->key = copy_varlena(key);
+  e->old_values = copy_varlena(old_values);
+  e->new_row = copy_varlena(new_row);
+  current->entries = lappend(current->entries, e);
+  MemoryContextSwitchTo(old);
+  return true;
+}
+
+void deferred_write(DeferredLevel* level) {
+  if (level->entries == NIL) return;
+  List* entries = level->entries;
+  level->entries = NIL;
+  LogWriter writer;
+  writer_open(&writer);
+  ListCell* cell;
+  foreach (cell, entries) {
+    const auto* e = static_cast<const DeferredEntry*>(lfirst(cell));
+    // writer_add reads only the table's id and names of its RelationInfo.
+    RelationInfo table{};
+    table.table_id = e->table_id;
+    table.schema_name = e->schema_name;
+    table.table_name = e->table_name;
+    writer_add(&writer, &table, core::audit::Operation::update, e->key, false, e->old_values, false,
+               e->new_row, false);
+  }
+  writer_close(&writer);
+}
+
+}  // namespace workflow::audit
