@@ -10,10 +10,7 @@
 # too narrow to hit, so this test guards the one-node behaviour only.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-PY=/usr/bin/python3   # Debian's, with psycopg 3
-nice scripts/build
-source scripts/lib/cluster.sh
-trap cluster_stop EXIT
+source scripts/lib/psycopg.sh   # $PY, fail, build, cluster helpers and their stop trap
 cluster_start
 psql -qX -v ON_ERROR_STOP=1 -c "CREATE EXTENSION workflow" >/dev/null
 for round in 1 2 3; do

@@ -5,11 +5,7 @@
 # review. Extra arguments go to the python (e.g. --only add_tasks).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-PY=/usr/bin/python3   # Debian's, with psycopg 3; python3 on PATH may be a pyenv shim
-"$PY" -c 'import psycopg' 2>/dev/null || { echo "FAIL: psycopg 3 is missing: apt-get install python3-psycopg"; exit 1; }
-nice scripts/build
-source scripts/lib/cluster.sh
-trap 'cluster_stop' EXIT
+source scripts/lib/psycopg.sh   # $PY, fail, build, cluster helpers and their stop trap
 cluster_start >/dev/null
 psql -qX -v ON_ERROR_STOP=1 -c "CREATE DATABASE api_bad_input" >/dev/null
 psql -qX -v ON_ERROR_STOP=1 -d api_bad_input -c "CREATE EXTENSION workflow" >/dev/null

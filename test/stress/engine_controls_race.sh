@@ -7,12 +7,7 @@
 # create_job with one dedupe_key (one job per key, its tasks once).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-PY=/usr/bin/python3   # Debian's, with psycopg 3; python3 on PATH may be a pyenv shim
-fail() { echo "FAIL: $*"; exit 1; }
-"$PY" -c 'import psycopg' 2>/dev/null || fail "psycopg 3 is missing: apt-get install python3-psycopg"
-nice scripts/build
-source scripts/lib/cluster.sh
-trap 'cluster_stop' EXIT
+source scripts/lib/psycopg.sh   # $PY, fail, build, cluster helpers and their stop trap
 cluster_start
 psql -qX -d postgres -v ON_ERROR_STOP=1 -c "CREATE DATABASE controls_race" >/dev/null
 psql -qX -d controls_race -v ON_ERROR_STOP=1 -c "CREATE EXTENSION workflow" >/dev/null
