@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# The `workflow` CLI as an outsider uses it, checked against README.md
+# ("CLI `workflow`", "`workflow serve`"). Each check is a promise the README
+# makes or what a serious CLI does; the script exits 1 when one is broken.
+# Runs on its OWN throw-away cluster. About 40 s.
+#   test/stress/cli_outside.sh
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+source scripts/lib/cluster.sh
+WORK=$(mktemp -d /tmp/wf-cli-outside.XXXXXX)
+trap 'cluster_stop; rm -rf "$WORK"' EXIT
+cluster_start >/dev/null || { echo "FAIL: cluster did not start"; exit 1; }
+psql -qX -c "CREATE EXTENSION workflow" || exit 1
+
+CLI=build/workflow
+[ -x "$CLI" ] || { echo "FAIL: $CLI not built"; exit 1; }
+fail=0
+ok()  { echo "ok   $*"; }
+bad() { echo "FAIL $*"; fail=1; }
+sql() { psql -qXAt -c "$1"; }
+
+# 1. README "Exit status: ... 2 any error, printed on stderr ... (a bad argument ...)".
+#    Argument errors exit with CLI11's own codes (105, 106, 109 ...).
+for args in "" "--bogus health" "health extra" "worker --concurrency abc" \
+            "worker --batch 0" "watch" "export --format xml" "pause"; do
+  # shellcheck disable=SC2086
+  timeout 10 $CLI $args >/dev/null 2>"$WORK/err"; rc=$?
+  if [ "$rc" = 2 ] && [ -s "$WORK/err" ]; then ok "bad argument '$args': exit 2, message on stderr"
+  else bad "bad argument '$args': exit $rc (README: 2), stderr: $(head -1 "$WORK/err")"; fi
+done
+
+# 2. `submit --tasks` takes counts of tasks: a negative count must be refused,
+#    not stored as a job that can never end (no stage 1; or a stage 2 that never
+#    gets tasks, so `worker --until-job` never returns).
+for tasks in -1 2,-3; do
+  id="neg${tasks//[,-]/_}"
+  timeout 10 $CLI submit --tasks "$tasks" --id "$id" >/dev/null 2>"$WORK/err"; rc=$?
+  n=$(sql "SELECT count(*) FROM workflow.jobs WHERE id = '$id'")
+  if [ "$rc" != 0 ] && [ "$n" = 0 ]; then ok "submit --tasks $tasks refused (exit $rc)"
+  else bad "submit --tasks $tasks: exit $rc, job created: $n (status $(sql "SELECT status FROM workflow.jobs WHERE id = '$id'"))"; fi
+done
+
+# 3. `worker` runs the built-in handlers noop, sleep, fail-once. Without
+#    --types it must not report success for an application's task type it has
+#    no handler for (it completed them with {} as if they were noop).
+sql "SELECT workflow.create_job('thumbs', '{}', 1, 'appjob')" >/dev/null
+sql "SELECT workflow.add_tasks('appjob', 1, 'thumbnail', ARRAY['{\"img\": 1}', '{\"img\": 2}']::jsonb[])" >/dev/null
+timeout 20 $CLI worker --exit-when-idle 2 >"$WORK/w.json" 2>"$WORK/w.err"
+done_n=$(sql "SELECT count(*) FROM workflow.tasks WHERE job_id = 'appjob' AND status = 'completed'")
+if [ "$done_n" = 0 ]; then ok "worker left the 'thumbnail' tasks it has no handler for uncompleted"
+else bad "worker completed $done_n 'thumbnail' tasks it has no handler for (job appjob: $(sql "SELECT status FROM workflow.jobs WHERE id = 'appjob'"))"; fi
+
+# 4. `worker --until-job J --exit-when-idle N`: the worker loops stop after N
+#    idle seconds, the process must too (it waited for J forever, no loop left).
+sql "SELECT workflow.create_job('other', '{}', 1, 'idlejob')" >/dev/null
+sql "SELECT workflow.add_tasks('idlejob', 1, 'not-mine', ARRAY['{}']::jsonb[])" >/dev/null
+start=$(date +%s)
+timeout 30 $CLI worker --types noop --exit-when-idle 2 --until-job idlejob >/dev/null 2>&1; rc=$?
+took=$(( $(date +%s) - start ))
+if [ "$rc" != 124 ]; then ok "worker --until-job --exit-when-idle 2 exited after ${took}s (exit $rc)"
+else bad "worker --until-job idlejob --exit-when-idle 2 still running after ${took}s (killed)"; fi
+
+# 5. README: "SIGINT/SIGTERM let the running commands finish" (--exec) and
+#    stop the worker cleanly. One loop, 5 tasks of 2 s: a SIGINT while the first
+#    runs should end the worker after that command, not after all 5 (10 s);
+#    completed work is kept and nothing is completed twice.
+sql "DELETE FROM workflow.jobs" >/dev/null
+$CLI submit --type e --tasks 5 --task-type slow --id execjob >/dev/null
+start=$(date +%s.%N)
+$CLI worker --types slow --concurrency 1 --exec 'sleep 2; echo "{}"' >"$WORK/e1.json" 2>"$WORK/e1.err" &
+pid=$!
+sleep 0.7; kill -INT "$pid"
+timeout 30 tail --pid="$pid" -f /dev/null; wait "$pid"; rc=$?
+took=$(echo "$(date +%s.%N) - $start" | bc)
+if [ "$rc" = 0 ] && [ "$(echo "$took < 5" | bc)" = 1 ]; then ok "worker --exec stopped ${took}s after SIGINT (exit 0)"
+else bad "worker --exec: SIGINT at 0.7 s, exit $rc after ${took}s; it ran $(sql "SELECT count(*) FROM workflow.tasks WHERE job_id = 'execjob' AND status = 'completed'") of 5 commands"; fi
+timeout 60 $CLI worker --types slow --concurrency 2 --lease 3 --exec 'echo "{}"' --until-job execjob >"$WORK/e2.json" 2>&1
+c1=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["completed"])' "$WORK/e1.json" 2>/dev/null || echo '?')
+c2=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["completed"])' "$WORK/e2.json" 2>/dev/null || echo '?')
+if [ "$(sql "SELECT (SELECT count(*) FILTER (WHERE status = 'completed') = 5 FROM workflow.tasks WHERE job_id = 'execjob') AND (SELECT bool_and(ok) FROM workflow.check_invariants('execjob'))")" = t ] \
+   && [ "$c1" != '?' ] && [ "$c2" != '?' ] && [ $((c1 + c2)) = 5 ]; then
+  ok "after SIGINT: 5 tasks completed once ($c1 + $c2), invariants hold"
+else bad "after SIGINT: completed $c1 + $c2 (want 5), invariants: $(sql "SELECT bool_and(ok) FROM workflow.check_invariants('execjob')")"; fi
+
+# 6. `serve --listen HOST:PORT` with a port above 65535 must be refused; it
+#    announced (and wrote to --port-file) 99999 while listening on 99999-65536.
+timeout 3 $CLI serve --listen 127.0.0.1:99999 --port-file "$WORK/port" >"$WORK/serve.out" 2>&1; rc=$?
+if [ "$rc" != 0 ] && [ "$rc" != 124 ]; then ok "serve --listen 127.0.0.1:99999 refused (exit $rc)"
+else bad "serve --listen 127.0.0.1:99999 served (port file: $(cat "$WORK/port" 2>/dev/null); $(head -1 "$WORK/serve.out"))"; fi
+
+# Rough edges (reported, do not fail the run).
+$CLI export --query "DELETE FROM workflow.jobs RETURNING id" >/dev/null 2>&1 \
+  && echo "warn export --query ran a DELETE (README: 'a SELECT to export')"
+$CLI submit --tasks a >/dev/null 2>"$WORK/err"
+grep -q 'stoi' "$WORK/err" && echo "warn submit --tasks a: message is '$(head -1 "$WORK/err" | sed 's/.*\] //')'"
+
+[ $fail = 0 ] && echo "all promises kept" || echo "some promises broken"
+exit $fail
