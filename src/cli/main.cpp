@@ -56,7 +56,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // CLI11 prints the message (or the help) and has its own exit codes
+    // (105, 106, 109...); README promises 2 for any error. --help stays 0.
+    return app.exit(e) == 0 ? 0 : 2;
   } catch (const workflow::client::sql_error& e) {
     spdlog::error("{} (SQLSTATE {}){}", e.what(), e.sqlstate(),
                   e.detail().empty() ? "" : " - " + e.detail());
