@@ -1,6 +1,8 @@
 // `workflow submit`: creates a job and fans out its first stage.
 #include <fmt/core.h>
 
+#include <charconv>
+#include <limits>
 #include <sstream>
 
 #include "commands.hpp"
@@ -33,6 +35,28 @@ void advance(client::Client& c, const std::string& job_id, int from, int to) {
   c.run([&](client::Connection& conn) {
     return client::api::advance_job_stage(conn, job_id, from, to, client::json::object());
   });
+}
+
+// "20000,10000,5000" -> {20000, 10000, 5000}; each a whole number >= 0 that
+// fits an int, else a usage error naming the value (before anything is created).
+std::vector<int> parse_stage_counts(const std::string& text) {
+  std::vector<int> counts;
+  std::stringstream ss(text);
+  const auto empty = [&] {
+    return CLI::ValidationError(
+        "--tasks", fmt::format("'{}' has an empty count (one count of tasks per stage, comma separated)", text));
+  };
+  for (std::string part; std::getline(ss, part, ',');) {
+    if (part.empty()) throw empty();
+    int n = -1;
+    const auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), n);
+    if (ec != std::errc() || end != part.data() + part.size() || n < 0)
+      throw CLI::ValidationError("--tasks", fmt::format("'{}' is not a count of tasks (a whole number 0..{})",
+                                                        part, std::numeric_limits<int>::max()));
+    counts.push_back(n);
+  }
+  if (counts.empty() || text.back() == ',') throw empty();
+  return counts;
 }
 
 }  // namespace
@@ -78,11 +102,13 @@ void add_submit(CLI::App& app, Global& g) {
                   "the stage over (default 60)")
       ->check(CLI::Range(0.001, 86400.0));
   cmd->callback([&g, a] {
-    std::vector<int> counts;
-    std::stringstream ss(a->tasks);
-    for (std::string part; std::getline(ss, part, ',');) counts.push_back(std::stoi(part));
-    if (counts.empty()) throw CLI::ValidationError("--tasks", "needs at least one stage");
-    client::json params = client::json::parse(a->params);
+    const std::vector<int> counts = parse_stage_counts(a->tasks);
+    client::json params;
+    try {
+      params = client::json::parse(a->params);
+    } catch (const client::json::parse_error& e) {
+      throw CLI::ValidationError("--params", std::string("invalid JSON: ") + e.what());
+    }
     if (!params.is_object()) throw CLI::ValidationError("--params", "must be a JSON object");
     params["stage_tasks"] = counts;
     params["task_type"] = a->task_type;
