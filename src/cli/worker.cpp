@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <exception>
 #include <optional>
@@ -52,7 +53,9 @@ std::string describe(const std::exception_ptr& error) {
   }
 }
 
-// Built-in handlers by task type: noop, sleep ({"ms": N}), fail-once (fails its first try).
+// Built-in handlers by task type: noop, sleep ({"ms": N}), fail-once (fails its
+// first try). Without --exec the worker claims only these types.
+const std::vector<std::string> kBuiltinTypes = {"noop", "sleep", "fail-once"};
 client::json run_builtin(const client::Task& t) {
   if (t.task_type == "sleep") {
     std::this_thread::sleep_for(std::chrono::milliseconds(t.parameters.value("ms", 10)));
@@ -85,7 +88,10 @@ void add_worker(CLI::App& app, Global& g) {
   cmd->add_option("-c,--concurrency", a->concurrency, "worker loops (threads)")->check(CLI::Range(1, 256));
   cmd->add_option("-b,--batch", a->batch, "tasks claimed per round trip")->check(CLI::Range(1, 10000));
   cmd->add_option("--lease", a->lease_s, "task lease in seconds")->check(CLI::Range(1, 86400));
-  cmd->add_option("--types", a->types, "only these task types")->delimiter(',');
+  cmd->add_option("--types", a->types,
+                  "only these task types (default: noop, sleep, fail-once, the built-in handlers; "
+                  "with --exec: any type)")
+      ->delimiter(',');
   cmd->add_option("--exit-when-idle", a->exit_when_idle, "exit after this many idle seconds");
   cmd->add_flag("--transaction-per-task", a->transaction_per_task,
                 "complete each task in its own transaction (default: one complete_tasks statement per batch)");
@@ -107,7 +113,16 @@ void add_worker(CLI::App& app, Global& g) {
     // A --exec command that exits without reading its stdin must not kill the worker.
     std::signal(SIGPIPE, SIG_IGN);
     client::TaskHandler handler = run_builtin;
-    if (!a->exec.empty()) {
+    if (a->exec.empty()) {
+      // Only the types a built-in handler runs: a task of another type is left
+      // for the workers that handle it, never completed here as a noop.
+      for (const auto& t : a->types)
+        if (std::find(kBuiltinTypes.begin(), kBuiltinTypes.end(), t) == kBuiltinTypes.end())
+          throw CLI::ValidationError(
+              "--types", fmt::format("'{}' has no built-in handler (noop, sleep, fail-once): "
+                                     "run it with --exec CMD", t));
+      if (a->types.empty()) a->types = kBuiltinTypes;
+    } else {
       const auto timeout = std::chrono::milliseconds(static_cast<long>(a->exec_timeout_s * 1000));
       handler = [cmd = a->exec, timeout](const client::Task& t) {
         return run_exec_handler(cmd, timeout, t);

@@ -63,8 +63,20 @@ sql "SELECT workflow.create_job('thumbs', '{}', 1, 'appjob')" >/dev/null
 sql "SELECT workflow.add_tasks('appjob', 1, 'thumbnail', ARRAY['{\"img\": 1}', '{\"img\": 2}']::jsonb[])" >/dev/null
 timeout 20 $CLI worker --exit-when-idle 2 >"$WORK/w.json" 2>"$WORK/w.err"
 done_n=$(sql "SELECT count(*) FROM workflow.tasks WHERE job_id = 'appjob' AND status = 'completed'")
-if [ "$done_n" = 0 ]; then ok "worker left the 'thumbnail' tasks it has no handler for uncompleted"
-else bad "worker completed $done_n 'thumbnail' tasks it has no handler for (job appjob: $(sql "SELECT status FROM workflow.jobs WHERE id = 'appjob'"))"; fi
+queued_n=$(sql "SELECT count(*) FROM workflow.tasks WHERE job_id = 'appjob' AND status = 'queued' AND retry_count = 0")
+if [ "$done_n" = 0 ] && [ "$queued_n" = 2 ]; then ok "worker left the 'thumbnail' tasks it has no handler for queued, untouched"
+else bad "worker completed $done_n 'thumbnail' tasks it has no handler for, $queued_n left queued (job appjob: $(sql "SELECT status FROM workflow.jobs WHERE id = 'appjob'"))"; fi
+#    A --types entry with no built-in handler and no --exec: exit 2, nothing claimed.
+timeout 20 $CLI worker --types noop,thumbnail --exit-when-idle 1 >/dev/null 2>"$WORK/err"; rc=$?
+if [ "$rc" = 2 ] && grep -q "thumbnail" "$WORK/err" \
+   && [ "$(sql "SELECT count(*) FROM workflow.tasks WHERE job_id = 'appjob' AND status = 'queued'")" = 2 ]; then
+  ok "worker --types noop,thumbnail without --exec: exit 2, $(head -1 "$WORK/err")"
+else bad "worker --types noop,thumbnail without --exec: exit $rc, $(head -1 "$WORK/err")"; fi
+#    With --exec the command runs every type it is given.
+timeout 20 $CLI worker --types thumbnail --exec 'cat >/dev/null; echo "{\"done\": true}"' --until-job appjob >/dev/null 2>"$WORK/err"; rc=$?
+if [ "$rc" = 0 ] && [ "$(sql "SELECT count(*) FROM workflow.tasks WHERE job_id = 'appjob' AND status = 'completed' AND result_data = '{\"done\": true}'")" = 2 ]; then
+  ok "worker --types thumbnail --exec CMD completed the 'thumbnail' tasks with CMD's result"
+else bad "worker --types thumbnail --exec CMD: exit $rc, $(head -1 "$WORK/err")"; fi
 
 # 4. `worker --until-job J --exit-when-idle N`: the worker loops stop after N
 #    idle seconds, the process must too (it waited for J forever, no loop left).
