@@ -150,6 +150,7 @@ void add_worker(CLI::App& app, Global& g) {
     std::vector<client::WorkerStats> stats(a->concurrency);
     // Every failure of a thread is kept (not only logged) and decides the exit status.
     std::vector<std::exception_ptr> errors(a->concurrency + 1);  // + the --until-job wait
+    std::atomic<int> running{a->concurrency};  // loops still running (--exit-when-idle ends them)
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < a->concurrency; ++i) {
       client::WorkerOptions w;
@@ -161,7 +162,7 @@ void add_worker(CLI::App& app, Global& g) {
       w.on_stage_complete = fan_out_next_stage;
       w.transaction_per_task = a->transaction_per_task;
       if (!a->alone) w.group = &group;
-      threads.emplace_back([&c, &stats, &errors, &handler, i, w] {
+      threads.emplace_back([&c, &stats, &errors, &handler, &running, i, w] {
         try {
           client::Worker worker(c, w, handler);
           stats[i] = worker.run(g_stop);
@@ -170,18 +171,26 @@ void add_worker(CLI::App& app, Global& g) {
           spdlog::error("worker {} failed: {}", w.name, describe(errors[i]));
           g_stop = true;  // a failure the loop does not retry stops the others too
         }
+        --running;
       });
     }
     std::optional<std::string> job_status;  // how the --until-job job ended
+    bool idle_before_job_ended = false;      // --exit-when-idle ended every loop first
     if (!a->until_job.empty()) {
       try {
-        while (!g_stop) {
+        while (!g_stop && running > 0) {
           try {
             job_status = c.wait_for_job(a->until_job, std::chrono::seconds(1));
             if (job_status) break;
           } catch (const client::connection_error&) {
             std::this_thread::sleep_for(std::chrono::milliseconds(200));  // server restarting
           }
+        }
+        if (!job_status && !g_stop) {  // every loop idled out: the job's status now
+          idle_before_job_ended = true;
+          const auto job = c.run([&](client::Connection& conn) { return client::api::get_job(conn, a->until_job); });
+          if (!job) throw client::sql_error("P0002", "job \"" + a->until_job + "\" does not exist");
+          job_status = job->status;
         }
       } catch (...) {
         errors.back() = std::current_exception();
@@ -218,8 +227,12 @@ void add_worker(CLI::App& app, Global& g) {
     if (failures > 0) {
       g.exit_code = 2;  // each failure was logged with its SQLSTATE above
     } else if (job_status && *job_status != "completed") {
-      spdlog::error("job {} ended {}", a->until_job, *job_status);
-      g.exit_code = 1;  // as `watch`: the job ended, but not completed
+      if (idle_before_job_ended)
+        spdlog::error("job {} is {}: the worker stopped after {} idle seconds (--exit-when-idle)",
+                      a->until_job, *job_status, a->exit_when_idle);
+      else
+        spdlog::error("job {} ended {}", a->until_job, *job_status);
+      g.exit_code = 1;  // as `watch`: the job did not complete
     }
   });
 }

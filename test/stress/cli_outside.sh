@@ -83,10 +83,12 @@ else bad "worker --types thumbnail --exec CMD: exit $rc, $(head -1 "$WORK/err")"
 sql "SELECT workflow.create_job('other', '{}', 1, 'idlejob')" >/dev/null
 sql "SELECT workflow.add_tasks('idlejob', 1, 'not-mine', ARRAY['{}']::jsonb[])" >/dev/null
 start=$(date +%s)
-timeout 30 $CLI worker --types noop --exit-when-idle 2 --until-job idlejob >/dev/null 2>&1; rc=$?
+timeout 30 $CLI worker --types noop --exit-when-idle 2 --until-job idlejob >"$WORK/idle.json" 2>"$WORK/err"; rc=$?
 took=$(( $(date +%s) - start ))
-if [ "$rc" != 124 ]; then ok "worker --until-job --exit-when-idle 2 exited after ${took}s (exit $rc)"
-else bad "worker --until-job idlejob --exit-when-idle 2 still running after ${took}s (killed)"; fi
+#    README: exit 1 (the job did not complete), "job_status" its status then.
+if [ "$rc" = 1 ] && grep -qE '"job_status":"(pending|running)"' "$WORK/idle.json"; then
+  ok "worker --until-job --exit-when-idle 2 exited after ${took}s (exit 1, job not ended: $(head -1 "$WORK/err" | sed 's/.*\] //'))"
+else bad "worker --until-job idlejob --exit-when-idle 2: exit $rc after ${took}s (124: killed), $(cat "$WORK/idle.json")"; fi
 
 # 5. README: "SIGINT/SIGTERM let the running commands finish" (--exec) and
 #    stop the worker cleanly. One loop, 5 tasks of 2 s: a SIGINT while the first
