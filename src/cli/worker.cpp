@@ -210,7 +210,7 @@ void add_worker(CLI::App& app, Global& g) {
                         {"failed", total.failed},      {"stage_completions", total.stage_completions},
                         {"advances", total.advances},  {"jobs_completed", total.jobs_completed},
                         {"reconnects", total.reconnects}, {"handovers", total.handovers},
-                        {"refused", total.refused},
+                        {"refused", total.refused},       {"released", total.released},
                         {"round_trips", {{"claims", gc.claim_round_trips},
                                          {"claim_requests", gc.claims},
                                          {"completes", gc.complete_round_trips},

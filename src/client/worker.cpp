@@ -185,9 +185,14 @@ int Worker::run_once(WorkerStats& stats) {
   std::vector<TaskCompletion> done;
   struct Failure { const Task* task; std::string error; bool retryable; };
   std::vector<Failure> failures;
+  std::vector<const Task*> unstarted;  // stop was set before their turn
   {
     Heartbeat hb(client_, batch, options_, options_.heartbeat_every, stats.heartbeats);
     for (const auto& task : batch) {
+      if (stop_ && stop_->load()) {
+        unstarted.push_back(&task);
+        continue;
+      }
       try {
         done.push_back({task.id, task.job_id, task.stage, handler_(task), task.task_index});
       } catch (const permanent_task_error& e) {
@@ -200,6 +205,7 @@ int Worker::run_once(WorkerStats& stats) {
     }
   }
 
+  give_back(unstarted, stats);  // after the heartbeats ended: none extends them again
   unacked_ = std::move(done);  // kept if a call below fails
   for (const auto& f : failures) {
     try {
@@ -217,6 +223,23 @@ int Worker::run_once(WorkerStats& stats) {
   }
   if (!shared) flush(stats);  // shared: with the next claim
   return static_cast<int>(batch.size());
+}
+
+// Claimed tasks this worker will not run (stopping): shortens each lease to
+// 1 s, so another worker claims it right after, with no attempt counted (a
+// failure would count one). Best effort: a task not given back here (the
+// call failed, or the worker no longer holds it) comes back when its lease ends.
+void Worker::give_back(const std::vector<const Task*>& tasks, WorkerStats& stats) {
+  for (const Task* t : tasks) {
+    try {
+      if (client_.run([&](Connection& c) {
+            return api::heartbeat_task(c, t->id, t->job_id, options_.name, std::chrono::seconds(1));
+          }))
+        ++stats.released;
+    } catch (const std::exception&) {
+      // left to its lease (see above); the loop is stopping, nothing to retry for
+    }
+  }
 }
 
 void Worker::on_stage_complete(const std::string& job_id, int stage, WorkerStats& stats,
@@ -237,6 +260,11 @@ void Worker::on_stage_complete(const std::string& job_id, int stage, WorkerStats
 
 WorkerStats Worker::run(const std::atomic<bool>& stop) {
   WorkerStats stats;
+  stop_ = &stop;
+  struct Unset {  // run_once sees the flag during run() only, however run() ends
+    const std::atomic<bool>*& flag;
+    ~Unset() { flag = nullptr; }
+  } unset{stop_};
   auto idle_since = Clock::now();
   int failures_in_row = 0;
   while (!stop.load()) {

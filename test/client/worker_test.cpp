@@ -216,6 +216,66 @@ TEST(ClientWorker, LoopsSharingRoundTripsRunAJobExactlyOnce) {
     EXPECT_TRUE(k.ok) << k.name << ": " << k.detail;
 }
 
+// stop set while a batch runs (SIGINT in the CLI): the running handler
+// finishes and is completed, no other task of the batch starts, and those are
+// given back (lease shortened to 1 s) with no attempt counted, so another
+// worker takes them long before their 300 s lease would have run out. Alone
+// and in a WorkerGroup (the CLI's default).
+TEST(ClientWorker, StopMidBatchStartsNoNewTaskAndGivesTheRestBack) {
+  Client client(client_options(8));
+  for (const bool grouped : {false, true}) {
+    SCOPED_TRACE(grouped ? "in a group" : "alone");
+    const std::string type = grouped ? "stop-grp" : "stop-alone";
+    const auto job = client.run([&](Connection& c) {
+      const auto id = a::create_job(c, "worker-stop", json::object(), 1);
+      a::add_tasks(c, id, 1, type, std::vector<json>(5, json::object()));
+      return id;
+    });
+    WorkerGroup group(client);
+    WorkerOptions o;
+    o.name = type;
+    o.batch_size = 32;
+    o.task_types = {type};
+    o.lease = std::chrono::seconds(300);
+    if (grouped) o.group = &group;
+    std::atomic<bool> stop{false};
+    int calls = 0;
+    const auto stats = Worker(client, o, [&](const Task&) {
+      ++calls;
+      stop = true;  // as a signal arriving while the first task runs
+      return json{{"first", true}};
+    }).run(stop);
+    EXPECT_EQ(calls, 1);
+    EXPECT_EQ(stats.claimed, 5u);
+    EXPECT_EQ(stats.completed, 1u);
+    EXPECT_EQ(stats.released, 4u);
+    EXPECT_EQ(stats.failed, 0u);
+    const auto left = client.run([&](Connection& c) {
+      return c.query("SELECT count(*) FILTER (WHERE status = 'completed'), "
+                     "count(*) FILTER (WHERE status = 'claimed' AND retry_count = 0 "
+                     "AND lease_expires_at <= now() + interval '1 second') "
+                     "FROM workflow.tasks WHERE job_id = $1", {job});
+    });
+    EXPECT_EQ(left.int64(0, 0), 1);
+    EXPECT_EQ(left.int64(0, 1), 4);
+    // Another worker takes the four given back (a 300 s lease would outlast the wait).
+    std::optional<std::string> status;
+    WorkerOptions other = o;
+    other.name = type + "-next";
+    other.group = nullptr;
+    const auto run = run_workers(client, job, 1, other, [](const Task&) { return json::object(); }, &status);
+    EXPECT_EQ(status, std::optional<std::string>("completed"));
+    EXPECT_EQ(run.total().completed, 4u);
+    const auto attempts = client.run([&](Connection& c) {
+      return c.query("SELECT count(*) FILTER (WHERE retry_count = 0 AND status = 'completed') "
+                     "FROM workflow.tasks WHERE job_id = $1", {job});
+    });
+    EXPECT_EQ(attempts.int64(0, 0), 5);
+    for (const auto& k : client.run([&](Connection& c) { return a::check_invariants(c, job); }))
+      EXPECT_TRUE(k.ok) << k.name << ": " << k.detail;
+  }
+}
+
 // A batch with a task the server refuses (its job was cancelled while the
 // handler ran): complete_tasks writes nothing, the worker then completes the
 // others one by one, so the other job still runs to its end.

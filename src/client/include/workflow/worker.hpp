@@ -65,6 +65,8 @@ struct WorkerStats {
   std::uint64_t handovers = 0;          // stages claimed by claim_stage_handovers
   std::uint64_t refused = 0;            // failures the server refused (the task's job ended,
                                         // or another worker holds it now): nothing recorded
+  std::uint64_t released = 0;           // claimed, not started because stop was set: given
+                                        // back (lease shortened to 1 s), no attempt counted
 
   // Adds another worker's counts (to total several workers' stats).
   WorkerStats& operator+=(const WorkerStats& o) {
@@ -78,6 +80,7 @@ struct WorkerStats {
     reconnects += o.reconnects;
     handovers += o.handovers;
     refused += o.refused;
+    released += o.released;
     return *this;
   }
 };
@@ -88,6 +91,10 @@ class Worker {
  public:
   Worker(Client& client, WorkerOptions options, TaskHandler handler);
   // Runs until stop is set (or stop_after_idle elapses with nothing to do).
+  // Once stop is set no new task of the claimed batch starts: the running
+  // handler finishes, the handled tasks are completed, and the others are
+  // given back (heartbeat_task with a 1 s lease: claimable again a second
+  // later, no attempt counted; if that call fails, when their lease ends).
   WorkerStats run(const std::atomic<bool>& stop);
   // One claim/handle/complete cycle; returns the number of tasks claimed.
   // With a group the tasks it handled complete with the next run_once's
@@ -105,7 +112,9 @@ class Worker {
   std::vector<Task> complete_and_claim(WorkerStats& stats);
   void confirm(const std::vector<StageCompletion>& answers, WorkerStats& stats);
   void follow_up_stages(WorkerStats& stats);
+  void give_back(const std::vector<const Task*>& tasks, WorkerStats& stats);
   Client& client_;
+  const std::atomic<bool>* stop_ = nullptr;  // run()'s flag: set, no new task of a batch starts
   // Handled tasks whose completion (or stage follow-up) has not been confirmed
   // yet: kept across a connection outage and sent again first (idempotent), so
   // a stage_complete answer is never dropped even when retries run out.
