@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <charconv>
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
@@ -273,7 +274,13 @@ int serve(const ServeOptions& opts, client::ClientOptions client_options) {
   if (colon == std::string::npos) throw std::invalid_argument("--listen must be HOST:PORT, not " + opts.listen);
   std::string host = opts.listen.substr(0, colon);
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  const int port = std::stoi(opts.listen.substr(colon + 1));
+  const std::string port_text = opts.listen.substr(colon + 1);
+  int port = -1;  // 0..65535, 0: any free port
+  const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (port_text.empty() || ec != std::errc() || end != port_text.data() + port_text.size() || port < 0 ||
+      port > 65535)
+    throw std::invalid_argument(
+        fmt::format("--listen: port '{}' of '{}' is not a number 0..65535 (0: any free port)", port_text, opts.listen));
 
   client_options.pool.max_size = 4;
   // A dashboard's reads should not take parallel workers (CPU) from the
