@@ -25,16 +25,26 @@ void add_export(CLI::App& app, Global& g) {
     std::string output;
   };
   auto a = std::make_shared<Args>();
-  cmd->add_option("--table", a->table, "table to export (default workflow.jobs)");
-  cmd->add_option("--query", a->query, "a SELECT to export instead of a table");
+  auto* table = cmd->add_option("--table", a->table, "table to export (default workflow.jobs)");
+  auto* query = cmd->add_option("--query", a->query,
+                                "a SELECT to export instead of a table (run read-only: a statement "
+                                "that writes fails with SQLSTATE 25006)");
+  table->excludes(query);
   cmd->add_option("--format", a->format, "csv or json (one object per line)")
       ->check(CLI::IsMember({"csv", "json"}));
   cmd->add_option("-o,--output", a->output, "file (default stdout)");
   cmd->callback([&g, a] {
     client::Client c(g.options());
-    FILE* out = a->output.empty() ? stdout : std::fopen(a->output.c_str(), "w");
-    if (!out) throw std::runtime_error("cannot open " + a->output);
+    // -o FILE is opened with the first bytes of the export (or at its end, for
+    // nothing): a query that fails leaves an existing FILE as it was.
+    FILE* out = a->output.empty() ? stdout : nullptr;
+    const auto open_output = [&] {
+      if (!out) out = std::fopen(a->output.c_str(), "w");
+      if (!out) throw std::runtime_error("cannot open " + a->output);
+    };
     const long rows = c.run([&](client::Connection& conn) {
+      // Read-only, so --query cannot change anything (a DELETE ... RETURNING: 25006).
+      client::Transaction tx(conn, "BEGIN READ ONLY");
       const std::string source =
           a->query.empty() ? "SELECT * FROM " + quote_ident_path(conn, a->table) : a->query;
       // JSON through CSV format with quote/delimiter bytes that never occur in
@@ -44,10 +54,14 @@ void add_export(CLI::App& app, Global& g) {
               ? "COPY (" + source + ") TO STDOUT WITH (FORMAT csv, HEADER true)"
               : "COPY (SELECT row_to_json(t) FROM (" + source +
                     ") t) TO STDOUT WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')";
-      return conn.copy_out(copy, [&](std::string_view chunk) {
+      const long n = conn.copy_out(copy, [&](std::string_view chunk) {
+        open_output();
         std::fwrite(chunk.data(), 1, chunk.size(), out);
       });
+      tx.commit();
+      return n;
     });
+    open_output();
     if (out != stdout) std::fclose(out);
     fmt::print(stderr, "exported {} {}\n", a->format == "csv" ? rows - 1 : rows,
                a->format == "csv" ? "rows (+ header)" : "rows");

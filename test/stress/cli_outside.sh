@@ -2,7 +2,7 @@
 # The `workflow` CLI as an outsider uses it, checked against README.md
 # ("CLI `workflow`", "`workflow serve`"). Each check is a promise the README
 # makes or what a serious CLI does; the script exits 1 when one is broken.
-# Runs on its OWN throw-away cluster. About 40 s.
+# Runs on its OWN throw-away cluster. About 15 s.
 #   test/stress/cli_outside.sh
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -133,9 +133,24 @@ p=$(cat "$WORK/port" 2>/dev/null)
 if [ -n "$p" ] && [ "$p" -gt 0 ] && [ "$p" -le 65535 ]; then ok "serve --listen 127.0.0.1:0 listened on free port $p"
 else bad "serve --listen 127.0.0.1:0: port file '$p'"; fi
 
-# Rough edges (reported, do not fail the run).
-$CLI export --query "DELETE FROM workflow.jobs RETURNING id" >/dev/null 2>&1 \
-  && echo "warn export --query ran a DELETE (README: 'a SELECT to export')"
+# 7. README: `export --query` takes "a SELECT to export". A query that writes
+#    ran (and deleted the jobs): it runs READ ONLY, 25006, exit 2, nothing
+#    deleted, the -o file untouched. --table with --query: exit 2 (as pause
+#    refuses --type with --job).
+$CLI submit --tasks 1 --id keepme >/dev/null
+echo keep >"$WORK/export.out"
+$CLI export --query "DELETE FROM workflow.jobs RETURNING id" -o "$WORK/export.out" >/dev/null 2>"$WORK/err"; rc=$?
+if [ "$rc" = 2 ] && grep -q 'SQLSTATE 25006' "$WORK/err" && [ "$(cat "$WORK/export.out")" = keep ] \
+   && [ "$(sql "SELECT count(*) FROM workflow.jobs WHERE id = 'keepme'")" = 1 ]; then
+  ok "export --query 'DELETE ... RETURNING': exit 2, 25006, nothing deleted, -o file untouched"
+else bad "export --query 'DELETE ... RETURNING': exit $rc, jobs left $(sql "SELECT count(*) FROM workflow.jobs"), $(head -1 "$WORK/err")"; fi
+$CLI export --table workflow.tasks --query "SELECT 1" >"$WORK/out" 2>"$WORK/err"; rc=$?
+if [ "$rc" = 2 ] && [ ! -s "$WORK/out" ] && grep -q -- '--table excludes --query' "$WORK/err"; then
+  ok "export --table with --query: exit 2, $(head -1 "$WORK/err")"
+else bad "export --table with --query: exit $rc, $(head -1 "$WORK/err")"; fi
+out=$($CLI export --query "SELECT id FROM workflow.jobs WHERE id = 'keepme'" --format json 2>/dev/null); rc=$?
+if [ "$rc" = 0 ] && [ "$out" = '{"id":"keepme"}' ]; then ok "export --query SELECT still exports: $out"
+else bad "export --query SELECT: exit $rc, '$out'"; fi
 
 [ $fail = 0 ] && echo "all promises kept" || echo "some promises broken"
 exit $fail
