@@ -46,7 +46,9 @@ SERVE_PID=$!
 for _ in $(seq 1 100); do [ -s "$TMP/port" ] && break; sleep 0.1; done
 URL=http://127.0.0.1:$(cat "$TMP/port")
 
-build/workflow worker -c 2 --types sleep >/dev/null 2>&1 &
+# --batch 1: stopped, each loop only finishes the task it runs; a larger batch
+# would give the rest back (1 s leases), more stale claims than w-gone's.
+build/workflow worker -c 2 --batch 1 --types sleep >/dev/null 2>&1 &
 WORKER_PID=$!
 sleep 3
 curl -sf "$URL/metrics" >"$TMP/running.txt"
