@@ -12,8 +12,8 @@ namespace workflow::audit {
 namespace {
 
 struct DeferredEntry {
-  int32 table_id;
-  Datum schema_name, table_name, key, old_values, new_row;  // text, text, jsonb x3
+  LogTable table;
+  Datum key, old_values, new_row;  // jsonb
 };
 
 DeferredLevel* current = nullptr;  // the innermost statement being finished
@@ -35,9 +35,7 @@ bool defer_new_key_entry(const RelationInfo* info, Datum key, Datum old_values, 
   if (current == nullptr) return false;
   MemoryContext old = MemoryContextSwitchTo(current->context);
   auto* e = static_cast<DeferredEntry*>(palloc(sizeof(DeferredEntry)));
-  e->table_id = info->table_id;
-  e->schema_name = copy_varlena(info->schema_name);
-  e->table_name = copy_varlena(info->table_name);
+  e->table = {info->table_id, copy_varlena(info->schema_name), copy_varlena(info->table_name)};
   e->key = copy_varlena(key);
   e->old_values = copy_varlena(old_values);
   e->new_row = copy_varlena(new_row);
@@ -55,12 +53,7 @@ void deferred_write(DeferredLevel* level) {
   ListCell* cell;
   foreach (cell, entries) {
     const auto* e = static_cast<const DeferredEntry*>(lfirst(cell));
-    // writer_add reads only the table's id and names of its RelationInfo.
-    RelationInfo table{};
-    table.table_id = e->table_id;
-    table.schema_name = e->schema_name;
-    table.table_name = e->table_name;
-    writer_add(&writer, &table, core::audit::Operation::update, e->key, false, e->old_values, false,
+    writer_add(&writer, e->table, core::audit::Operation::update, e->key, false, e->old_values, false,
                e->new_row, false);
   }
   writer_close(&writer);

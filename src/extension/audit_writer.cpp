@@ -378,7 +378,7 @@ void writer_open(LogWriter* w) {
   w->cid = GetCurrentCommandId(true);
 }
 
-void writer_add(LogWriter* w, const RelationInfo* info, core::audit::Operation op, Datum key,
+void writer_add(LogWriter* w, const LogTable& table, core::audit::Operation op, Datum key,
                 bool key_null, Datum old_values, bool old_null, Datum new_values, bool new_null) {
   if (!w->have_statement_values) statement_values(w);
   TupleTableSlot*& slot = w->slots[w->pending];
@@ -401,9 +401,9 @@ void writer_add(LogWriter* w, const RelationInfo* info, core::audit::Operation o
   std::string_view op_name = core::audit::operation_name(op);
   memset(nulls, 0, sizeof(bool) * w->natts);
   values[kId] = Int64GetDatum(next_log_id(w));
-  values[kTableId] = Int32GetDatum(info->table_id);
-  values[kSchemaName] = info->schema_name;
-  values[kTableName] = info->table_name;
+  values[kTableId] = Int32GetDatum(table.table_id);
+  values[kSchemaName] = table.schema_name;
+  values[kTableName] = table.table_name;
   values[kOperation] = PointerGetDatum(cstring_to_text_with_len(op_name.data(), op_name.size()));
   values[kRowKey] = key;
   nulls[kRowKey] = key_null;

@@ -50,9 +50,24 @@ struct LogWriter {
 // Called from _PG_init (via init_module): the log cache's invalidation callbacks.
 void writer_init_module();
 void writer_open(LogWriter* w);
+// The audited table as the log records it: its registry id and its names.
+struct LogTable {
+  int32 table_id;
+  Datum schema_name;  // text
+  Datum table_name;   // text
+};
+inline LogTable log_table(const RelationInfo* info) {
+  return {info->table_id, info->schema_name, info->table_name};
+}
+
 // Allocate row values in w->batch_context (switch to it first).
-void writer_add(LogWriter* w, const RelationInfo* info, core::audit::Operation op, Datum key,
+void writer_add(LogWriter* w, const LogTable& table, core::audit::Operation op, Datum key,
                 bool key_null, Datum old_values, bool old_null, Datum new_values, bool new_null);
+inline void writer_add(LogWriter* w, const RelationInfo* info, core::audit::Operation op, Datum key,
+                       bool key_null, Datum old_values, bool old_null, Datum new_values,
+                       bool new_null) {
+  writer_add(w, log_table(info), op, key, key_null, old_values, old_null, new_values, new_null);
+}
 void writer_close(LogWriter* w);
 
 }  // namespace workflow::audit
