@@ -39,6 +39,8 @@ SELECT call, pg_temp.try(call) FROM (VALUES
   ($$SELECT workflow.create_job('t', '{}', 10001, 'eng-api-x')$$),
   ($$SELECT workflow.create_job('t', '{}', 2147483647, 'eng-api-x')$$),
   ($$SELECT workflow.create_job('t', '{}', 1, '')$$),
+  ($$SELECT workflow.create_job('t', '{}', 1, '   ')$$),
+  ($$SELECT workflow.create_job('  ', '{}', 1, 'eng-api-x')$$),
   ($$SELECT workflow.create_job('t', '{}', 1, E'eng-api\nx')$$),
   ($$SELECT workflow.create_job('t', '{}', 1, 'eng-api' || repeat('x', 300))$$),
   ($$SELECT workflow.create_job('t', '{}', 1, 'eng-api')$$)
@@ -87,6 +89,7 @@ SELECT call, pg_temp.try(call) FROM (VALUES
 SELECT call, pg_temp.try(call) FROM (VALUES
   ($$SELECT count(*) FROM workflow.claim_tasks(NULL)$$),
   ($$SELECT count(*) FROM workflow.claim_tasks('')$$),
+  ($$SELECT count(*) FROM workflow.claim_tasks(' ')$$),
   ($$SELECT count(*) FROM workflow.claim_tasks(repeat('w', 201))$$),
   ($$SELECT count(*) FROM workflow.claim_tasks('w', NULL)$$),
   ($$SELECT count(*) FROM workflow.claim_tasks('w', 0)$$),
@@ -105,6 +108,7 @@ SELECT call, pg_temp.try(call) FROM (VALUES
 SELECT call, pg_temp.try(call) FROM (VALUES
   ($$SELECT stage_complete FROM workflow.complete_task_and_check_stage(NULL, 'eng-api', 1, NULL)$$),
   ($$SELECT stage_complete FROM workflow.complete_task_and_check_stage('', 'eng-api', 1, NULL)$$),
+  ($$SELECT stage_complete FROM workflow.complete_task_and_check_stage('eng-api:1:0', 'eng-api', 1, NULL, worker => '  ')$$),
   ($$SELECT stage_complete FROM workflow.complete_task_and_check_stage(repeat('x', 301), 'eng-api', 1, NULL)$$),
   ($$SELECT stage_complete FROM workflow.complete_task_and_check_stage('eng-api:1:0', NULL, 1, NULL)$$),
   ($$SELECT stage_complete FROM workflow.complete_task_and_check_stage('eng-api:1:0', '', 1, NULL)$$),

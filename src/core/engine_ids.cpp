@@ -34,6 +34,8 @@ void check_required_text(std::string_view arg_name, bool is_null, std::string_vi
   const std::string name(arg_name);
   if (is_null) throw error(sqlstate::null_value_not_allowed, name + " must not be NULL");
   if (value.empty()) throw error(sqlstate::invalid_parameter_value, name + " must not be empty");
+  if (value.find_first_not_of(' ') == std::string_view::npos)
+    throw error(sqlstate::invalid_parameter_value, name + " must not be only spaces");
   // As the SQL functions' check ([[:cntrl:]] in the C locale): ASCII controls.
   for (char c : value) {
     const auto b = static_cast<unsigned char>(c);

@@ -13,7 +13,7 @@ namespace workflow::core {
 // sequence (10xxxxxx) starts a character.
 std::size_t utf8_length(std::string_view value) noexcept;
 
-// Throws core::error: 22004 when is_null, 22023 when empty, with an ASCII
+// Throws core::error: 22004 when is_null, 22023 when empty, only spaces, with an ASCII
 // control character, or longer than max_chars characters (utf8_length, as
 // the SQL checks count). The message
 // names the argument and the bad value (cut short on a character boundary).

@@ -2,8 +2,8 @@
 -- the engine's functions. Hostile input gets a SQLSTATE error before
 -- anything is written.
 
--- A required identifier-like text argument: not NULL (22004), not empty,
--- at most max_len characters, no control characters (22023).
+-- A required identifier-like text argument: not NULL (22004), not empty or
+-- only spaces, at most max_len characters, no control characters (22023).
 CREATE OR REPLACE FUNCTION workflow._engine_check_text(arg_name text, value text, max_len int DEFAULT 200)
 RETURNS void
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
@@ -16,6 +16,9 @@ BEGIN
   IF value = '' THEN
     RAISE EXCEPTION '% must not be empty', arg_name USING ERRCODE = '22023';
   END IF;
+  IF left(value, 1) = ' ' AND btrim(value, ' ') = '' THEN
+    RAISE EXCEPTION '% must not be only spaces', arg_name USING ERRCODE = '22023';
+  END IF;
   IF length(value) > max_len THEN
     RAISE EXCEPTION '% is too long (% characters, at most %)', arg_name, length(value), max_len
       USING ERRCODE = '22023';
@@ -27,7 +30,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION workflow._engine_check_text(text, text, int) IS
-  'Internal: raises 22004 for NULL, 22023 for an empty, too long or control-character text argument.';
+  'Internal: raises 22004 for NULL, 22023 for an empty, only-spaces, too long or control-character text argument.';
 
 -- A required argument of any type: not NULL (22004).
 CREATE OR REPLACE FUNCTION workflow._engine_check_not_null(arg_name text, value anyelement)

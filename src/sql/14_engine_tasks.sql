@@ -1,7 +1,8 @@
 -- Job -> Stage -> Task engine: workers' calls (claim, heartbeat, fail).
 -- complete_task_and_check_stage, the hot path, is in 15_engine_complete.sql.
 
--- task_types of a claim: NULL (any type) or a non-empty array without NULLs.
+-- task_types of a claim: NULL (any type) or a non-empty array of at most
+-- 1000 types without NULLs.
 CREATE OR REPLACE FUNCTION workflow._engine_check_task_types(task_types text[])
 RETURNS void
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
@@ -11,6 +12,10 @@ BEGIN
   IF task_types IS NOT NULL THEN
     IF cardinality(task_types) = 0 THEN
       RAISE EXCEPTION 'task_types must be NULL (any type) or non-empty' USING ERRCODE = '22023';
+    END IF;
+    IF cardinality(task_types) > 1000 THEN
+      RAISE EXCEPTION 'task_types has % elements, at most 1000', cardinality(task_types)
+        USING ERRCODE = '22023';
     END IF;
     IF array_ndims(task_types) > 1 THEN
       RAISE EXCEPTION 'task_types must be a one-dimensional array' USING ERRCODE = '22023';
@@ -23,7 +28,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION workflow._engine_check_task_types(text[]) IS
-  'Internal: raises 22023 for an empty or multi-dimensional task_types array, 22004 for a NULL element (NULL means any type).';
+  'Internal: raises 22023 for an empty, multi-dimensional or over 1000 elements task_types array, 22004 for a NULL element (NULL means any type).';
 
 CREATE OR REPLACE FUNCTION workflow.claim_tasks(worker text, max_tasks int DEFAULT 1,
                                      task_types text[] DEFAULT NULL,

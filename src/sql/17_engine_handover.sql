@@ -74,16 +74,21 @@ LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+  job workflow.jobs;
 BEGIN
   PERFORM workflow._engine_check_lease('lease', lease, interval '1 day');
-  PERFORM workflow._engine_check_owner(workflow._engine_job(set_handover_lease.job_id),  -- 22004/22023/P0002
-                                       'set the hand-over lease of');
+  job := workflow._engine_job(set_handover_lease.job_id, 'update');  -- 22004/22023/P0002
+  PERFORM workflow._engine_check_owner(job, 'set the hand-over lease of');
+  IF job.status NOT IN ('pending', 'running') THEN  -- an ended job hands nothing over
+    RAISE EXCEPTION 'job % is %', quote_literal(job.id), job.status USING ERRCODE = '55000';
+  END IF;
   UPDATE workflow.jobs j SET handover_lease = lease, updated_at = now()
    WHERE j.id = set_handover_lease.job_id;
 END;
 $$;
 COMMENT ON FUNCTION workflow.set_handover_lease(text, interval) IS
   'Sets how long the completer of each stage of the job may take, from its completion, to advance the job before '
-  'the stage can be claimed by claim_stage_handovers (default 1 minute; (0, 1 day]). P0002 when the job is unknown; '
+  'the stage can be claimed by claim_stage_handovers (default 1 minute; (0, 1 day]). P0002 when the job is unknown; 55000 when it has ended; '
   '42501 unless the session user owns the job or is a member of workflow_admin.';
 REVOKE EXECUTE ON FUNCTION workflow.set_handover_lease(text, interval) FROM PUBLIC;

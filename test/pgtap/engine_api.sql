@@ -1,6 +1,6 @@
 -- pgTAP: the engine's API, every function, normal paths and hostile input.
 BEGIN;
-SELECT plan(78);
+SELECT plan(83);
 
 -- Objects
 SELECT has_table('workflow', 'jobs', 'jobs table');
@@ -137,6 +137,18 @@ SELECT throws_ok($$SELECT * FROM workflow.claim_tasks_for_workers(ARRAY['w1'], A
                  '22023', 'task_types must be a one-dimensional array', 'claim_tasks_for_workers too');
 SELECT throws_ok($$SELECT workflow.purge_jobs('1 day', ARRAY[ARRAY['completed'], ARRAY['failed']])$$, '22023',
                  'statuses must be a one-dimensional array', 'purge_jobs with 2-D statuses: 22023');
+-- Only spaces is no id or name (22023), in SQL and in the native completions; the
+-- claim's task_types are at most 1000 names.
+SELECT throws_ok($$SELECT workflow.create_job('t', '{}', 1, '   ')$$, '22023', 'job_id must not be only spaces',
+                 'a job id of only spaces: 22023');
+SELECT throws_ok($$SELECT * FROM workflow.claim_tasks(' ')$$, '22023', 'worker must not be only spaces',
+                 'a worker name of only spaces: 22023');
+SELECT throws_ok($$SELECT * FROM workflow.complete_tasks(ARRAY['j'], ARRAY['j:1:0'], ARRAY[1], NULL, worker => '  ')$$,
+                 '22023', 'worker must not be only spaces', 'complete_tasks (native) with a worker of only spaces: 22023');
+SELECT throws_ok($$SELECT * FROM workflow.claim_tasks('w1', 1, array_fill('t'::text, ARRAY[1001]))$$, '22023',
+                 'task_types has 1001 elements, at most 1000', 'claim_tasks with 1001 task_types: 22023');
+SELECT lives_ok($$SELECT * FROM workflow.claim_tasks('w1', 1, array_fill('t'::text, ARRAY[1000]))$$,
+                'claim_tasks with 1000 task_types runs');
 
 SELECT * FROM finish();
 ROLLBACK;

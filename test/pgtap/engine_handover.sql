@@ -6,7 +6,7 @@
 -- stuck jobs. One transaction, so now() stands still: time passing is
 -- simulated by moving completed_at / handover_expires_at back.
 BEGIN;
-SELECT plan(59);
+SELECT plan(61);
 
 SELECT has_function('workflow', 'claim_stage_handovers', ARRAY['text', 'integer', 'interval']);
 SELECT has_function('workflow', 'set_handover_lease', ARRAY['text', 'interval']);
@@ -41,6 +41,12 @@ SELECT throws_ok($$SELECT * FROM workflow.claim_stage_handovers('w', 1, '12000 m
 SELECT throws_ok($$SELECT workflow.set_handover_lease('no-such-job', '1 second')$$, 'P0002', NULL,
                  'set_handover_lease on an unknown job -> P0002');
 SELECT throws_ok($$SELECT workflow.set_handover_lease(NULL, '1 second')$$, '22004', NULL, 'NULL job -> 22004');
+SELECT workflow.create_job('hl-ended', '{}', 1, 'hl-ended');
+SELECT workflow.cancel_job('hl-ended');
+SELECT throws_ok($$SELECT workflow.set_handover_lease('hl-ended', '1 second')$$, '55000', 'job ''hl-ended'' is cancelled',
+                 'set_handover_lease on an ended job -> 55000');
+SELECT is((SELECT handover_lease FROM workflow.jobs WHERE id = 'hl-ended'), interval '1 minute',
+          'and the ended job keeps its lease');
 
 -- hu-1: two stages of one task. The completer holds the hand-over for the
 -- job's hand-over lease; then one claimer at a time, each for its lease.

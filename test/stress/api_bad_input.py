@@ -2,7 +2,8 @@
 """Hostile-input sweep of every public function in schema workflow (psycopg 3).
 Each call gets one argument replaced (NULL, '', 10k chars, -1/0/2^31-1, odd intervals,
 wrong-shaped jsonb, empty/NULL/2-D arrays, unknown ids, +-infinity), inside a rolled-back
-savepoint over a small fixture. Fails (exit 1) on a crash, XX000 or a 5 s timeout; prints
+savepoint over a small fixture. Fails (exit 1) on a crash, XX000, a 5 s timeout, a valid call
+that fails, or an id or name of only spaces written (the caller's free text aside); prints
 P0001, NULL accepted for a required argument, and rows written on an edge value for review.
 """
 import argparse
@@ -72,7 +73,7 @@ FUNCS = {
     'distribute': [A('integer', 'NULL', True)],
     'enable_audit': [A('regclass', "'public.aud2'"), A('text[]', "'{}'"), A('boolean', 'true')],
     'expire_timed_out_tasks': [A('integer', '100')],
-    'fail_task': [A('text', "'j1:1:0'", kind='task'), A('text', "'j1'", kind='job'), A('text', "'err'"),
+    'fail_task': [A('text', "'j1:1:0'", kind='task'), A('text', "'j1'", kind='job'), A('text', "'err'", free=True),
                   A('boolean', 'true'), A('interval', "'2 seconds'"), A('interval', "'1 hour'"),
                   A('text', "'w1'", True, 'worker')],
     'fire_schedule': [A('text', "'s1'")],
@@ -250,8 +251,10 @@ def main():
         st = r['state']
         if st in ('CRASH', 'XX000', '57014'):
             fatal.append((fn, label, st, r['msg']))
+        elif st == 'ok' and what == 'edge' and r['wrote'] and label.endswith("='   '"):
+            fatal.append((fn, label, 'an id or name of only spaces was written', r['msg']))
         elif what == 'valid' and st != 'ok' and fn not in NEEDS_EXTENSION:
-            review.append((fn, label, 'valid call failed ' + st, r['msg']))
+            fatal.append((fn, label, 'valid call failed ' + st, r['msg']))
         elif st == 'P0001':
             review.append((fn, label, 'P0001', r['msg']))
         elif st == 'ok' and what == 'null_required':

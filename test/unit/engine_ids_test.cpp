@@ -27,6 +27,14 @@ TEST(EngineIds, RequiredTextRejectsNullEmptyAndHuge) {
   EXPECT_EQ(sqlstate_of(false, "j'1:\"2\"", 10), "ok");
 }
 
+// Only spaces is as empty; spaces around a name are kept, as the SQL check does.
+TEST(EngineIds, RequiredTextRejectsOnlySpaces) {
+  EXPECT_EQ(sqlstate_of(false, " ", 10), "22023");
+  EXPECT_EQ(sqlstate_of(false, "   ", 10), "22023");
+  EXPECT_EQ(sqlstate_of(false, " w ", 10), "ok");
+  EXPECT_EQ(sqlstate_of(false, " \t", 10), "22023");  // a control character, not blank
+}
+
 // Control characters are 22023, as in the SQL functions' checks; UTF-8 is not.
 TEST(EngineIds, RequiredTextRejectsControlCharacters) {
   EXPECT_EQ(sqlstate_of(false, std::string("w\x01", 2), 10), "22023");
