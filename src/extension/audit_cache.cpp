@@ -11,6 +11,7 @@ extern "C" {
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/partition.h"
 #include "executor/spi.h"
 #include "utils/array.h"
 #include "utils/snapmgr.h"
@@ -219,6 +220,29 @@ RegistryRow read_registry(int32 table_id) {
   return row;
 }
 
+// The registry row a trigger names must be this table's or, for a partition,
+// its root's. A trigger restored without its registry row (pg_dump --schema
+// of the table's schema only, restored into another database) names an id
+// that is absent there or another table's: logging under it would file this
+// table's changes as that table's history (its names, its keys).
+void check_registry_names(const RegistryRow& reg, int32 table_id, Relation rel) {
+  Oid relid = RelationGetRelid(rel);
+  if (reg.relid == relid) return;
+  if (OidIsValid(reg.relid) && rel->rd_rel->relispartition &&
+      list_member_oid(get_partition_ancestors(relid), reg.relid))
+    return;
+  ereport(ERROR,
+          (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+           errmsg("workflow audit: the trigger on \"%s.%s\" names workflow.audit_tables id %d, "
+                  "which is %s.%s%s",
+                  get_namespace_name(RelationGetNamespace(rel)), RelationGetRelationName(rel),
+                  table_id, reg.schema_name, reg.table_name,
+                  OidIsValid(reg.relid) ? "" : " (dropped)"),
+           errdetail("The audit registry was not restored with this table (pg_dump of its "
+                     "schema without the workflow extension's data?)."),
+           errhint("Run workflow.enable_audit on the table again (with its exclude_columns).")));
+}
+
 bool is_excluded(const RegistryRow& row, const char* name) {
   ListCell* cell;
   foreach (cell, row.excluded)
@@ -234,6 +258,7 @@ RelationInfo* build(Trigger* trigger, Relation rel) {
                                                 ALLOCSET_SMALL_SIZES);
   MemoryContext old = MemoryContextSwitchTo(context);
   RegistryRow reg = read_registry(table_id);
+  check_registry_names(reg, table_id, rel);
   TupleDesc desc = RelationGetDescr(rel);
   Bitmapset* key_attrs = primary_key_columns(rel);
 
