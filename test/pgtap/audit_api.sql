@@ -29,7 +29,7 @@ SELECT ok((SELECT count(*) FROM pg_extension e, unnest(e.extconfig) c
 SELECT col_type_is('workflow', 'audit_log', 'table_id', 'integer', 'the log names a table by registry id');
 SELECT hasnt_column('workflow', 'audit_log', 'relid', 'the log keeps no OID');
 SELECT is((SELECT array_agg(evtname::text ORDER BY evtname) FROM pg_event_trigger WHERE evtfoid::regproc::text LIKE 'workflow.%'),
-          ARRAY['workflow_audit_ddl_end', 'workflow_audit_keep_primary_key', 'workflow_audit_sql_drop'], 'the audit event triggers exist');
+          ARRAY['workflow_audit_ddl_end', 'workflow_audit_keep_primary_key', 'workflow_audit_sql_drop', 'workflow_audit_trigger_relink'], 'the audit event triggers exist');
 SELECT is_empty($$
   SELECT p.oid::regprocedure::text FROM pg_proc p
   WHERE p.oid IN ('workflow.audit_trigger_table_id(bytea,int2)'::regprocedure,

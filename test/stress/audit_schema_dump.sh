@@ -6,7 +6,9 @@
 # then fail (39P01, naming the table and the id) instead of being logged as
 # the other table's history (its names, its row keys); enable_audit on the
 # restored table makes it audited under its own registry row again, and the
-# other table's history is untouched. Needs the test cluster (scripts/test).
+# other table's history is untouched. Restored into its own database after
+# DROP SCHEMA app CASCADE, the triggers take their dropped tables' registry
+# rows back and the history continues. Needs the test cluster (scripts/test).
 set -euo pipefail
 : "${PGHOST:?no server: run via scripts/test}" "${PGPORT:?no server}"
 SRC=wf_schema_dump_src DST=wf_schema_dump_dst
@@ -63,4 +65,24 @@ q $DST "INSERT INTO app.a VALUES (2, 'a2', 's2')" >/dev/null
 [ "$(q $DST "SELECT schema_name || '.' || table_name || ' ' || new_values::text FROM workflow.row_history('app.a', '{\"id\": 2}')")" \
   = 'app.a {"v": "a2", "id": 2}' ] || fail "app.a's history after enable_audit: $(q $DST "SELECT * FROM workflow.audit_log")"
 [ "$(q $DST "SELECT count(*) FROM workflow.row_history('other.z', '{\"id\": 7}')")" = 1 ] || fail "other.z's history changed"
+
+# The same dump restored into its own database after DROP SCHEMA app CASCADE:
+# the registry rows are the dropped tables' (same names), so each restored
+# trigger takes its row back (relid, audited, excluded columns) and the
+# history continues under it.
+b_id=$(q $SRC "SELECT id FROM workflow.audit_tables WHERE table_name = 'b'")
+q $SRC "DROP SCHEMA app CASCADE" >/dev/null 2>&1
+[ "$(q $SRC "SELECT count(*) FROM workflow.audit_tables WHERE schema_name = 'app' AND relid IS NULL AND NOT audited")" = 2 ] \
+  || fail "setup: the dropped tables' registry rows"
+pg_restore -d $SRC "$DUMP" || fail "pg_restore into the source"
+q $SRC "UPDATE app.a SET v = 'a9', secret = 's9'" >/dev/null || fail "write to app.a after its schema came back"
+q $SRC "UPDATE app.b SET v = 'b9'" >/dev/null || fail "write to app.b after its schema came back"
+[ "$(q $SRC "SELECT string_agg(table_name || ':' || relid::regclass::text || ':' || audited, ' ' ORDER BY id)
+             FROM workflow.audit_tables WHERE schema_name = 'app'")" = "a:app.a:true b:app.b:true" ] \
+  || fail "registry after the restore: $(q $SRC "SELECT * FROM workflow.audit_tables")"
+[ "$(q $SRC "SELECT string_agg(l.table_id || ' ' || l.operation || ' ' || coalesce(l.new_values::text, ''), ', ' ORDER BY l.id)
+             FROM workflow.row_history('app.a', '{\"id\": 1}') l")" = "$a_id INSERT {\"v\": \"a1\", \"id\": 1}, $a_id UPDATE {\"v\": \"a9\"}" ] \
+  || fail "app.a's history after the restore: $(q $SRC "SELECT * FROM workflow.row_history('app.a', '{\"id\": 1}')")"
+[ "$(q $SRC "SELECT count(*) FROM workflow.row_history('app.b', '{\"id\": 1}') WHERE table_id = $b_id")" = 2 ] \
+  || fail "app.b's history after the restore"
 echo "audit_schema_dump: ok"
