@@ -35,5 +35,31 @@ SELECT workflow.upsert_survey_steps('[{"session_id": "C0REGRESS1", "step_name": 
 SELECT workflow.get_weekly_survey_steps('C0REGRESS1', NULL);
 \echo :LAST_ERROR_SQLSTATE
 
+-- The single form refuses a JSON null value as the batch does (22004), and
+-- measures a value uncompressed, as the batch does: a 100 kB value read from
+-- a table (stored compressed, about 1 kB) is refused by both (22023).
+SELECT workflow.upsert_survey_step('C0REGRESS1', 'connects', 'null');
+\echo :LAST_ERROR_SQLSTATE
+CREATE TEMP TABLE big_value AS SELECT to_jsonb(repeat('ab', 50000)) AS v;
+SELECT pg_column_size(v) < 65536 AS stored_small FROM big_value;
+SELECT workflow.upsert_survey_step('C0REGRESS1', 'connects', v) FROM big_value;
+\echo :LAST_ERROR_SQLSTATE
+SELECT workflow.upsert_survey_steps(jsonb_build_array(jsonb_build_object(
+  'session_id', 'C0REGRESS1', 'step_name', 'connects', 'value', v))) FROM big_value;
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM workflow.survey_steps WHERE session_id = 'C0REGRESS1' AND step_name = 'connects_thisweek';
+
+-- CET is an IANA zone with summer time, and a time zone abbreviation of
+-- UTC+1: the week follows the zone. Monday 00:30 CEST is Sunday 22:30 UTC,
+-- also when the session's abbreviations make EST UTC+10.
+SELECT workflow.set_session_timezone('C0REGRESS2', 'cet') IS NOT NULL AS set;
+SELECT week_start FROM workflow.upsert_survey_step('C0REGRESS2', 'connects', '1', '2026-06-14 22:30Z');
+SELECT workflow.upsert_survey_steps('[{"session_id": "C0REGRESS2", "step_name": "workload_today",
+                                      "completed_at": "2026-06-14T22:30:00Z"}]');
+SELECT step_name, week_start FROM workflow.get_weekly_survey_steps('C0REGRESS2', '2026-06-14 22:30Z');
+SET timezone_abbreviations = 'Australia';
+SELECT workflow.survey_week_start('2026-06-14 20:00Z', 'EST') AS est, workflow.survey_week_start('2026-06-14 22:30Z', 'CET') AS cet;
+RESET timezone_abbreviations;
+
 -- Leave nothing behind for other tests.
 DELETE FROM workflow.survey_sessions WHERE session_id LIKE 'C0REGRESS%';

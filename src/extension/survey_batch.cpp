@@ -202,8 +202,7 @@ WF_FUNCTION(workflow_upsert_survey_steps) {
       "       WITH ORDINALITY "
       "       AS i(session_id, step_name, value, completed_at, ord) "
       "JOIN workflow.survey_sessions s ON s.session_id = i.session_id "
-      "CROSS JOIN LATERAL (SELECT pg_catalog.date_trunc('week', "
-      "       pg_catalog.timezone(s.time_zone, i.completed_at))::pg_catalog.date AS week_start) w "
+      "CROSS JOIN LATERAL (SELECT workflow.survey_week_start(i.completed_at, s.time_zone) AS week_start) w "
       "ORDER BY i.session_id, w.week_start, i.step_name, i.ord DESC "
       "ON CONFLICT (session_id, week_start, step_name) DO UPDATE "
       "SET value = excluded.value, completed_at = excluded.completed_at, updated_at = pg_catalog.now()",

@@ -30,11 +30,14 @@ SELECT pg_catalog.pg_extension_config_dump('workflow.survey_steps', '');
 SELECT pg_catalog.pg_extension_config_dump('workflow.survey_steps_id_seq', '');
 
 -- The local Monday starting the week that contains `at` in time zone `zone`.
+-- Native (src/extension/survey_week.cpp): the zone is looked up as an IANA
+-- name first, not as an abbreviation as timezone(zone, at) does ('CET' is a
+-- zone with summer time and an abbreviation of UTC+1).
 CREATE FUNCTION workflow.survey_week_start(at timestamptz, zone text) RETURNS date
-  LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
-  RETURN pg_catalog.date_trunc('week', pg_catalog.timezone(zone, at))::pg_catalog.date;
+  LANGUAGE c IMMUTABLE PARALLEL SAFE STRICT
+  AS 'MODULE_PATHNAME', 'workflow_survey_week_start';
 COMMENT ON FUNCTION workflow.survey_week_start(timestamptz, text) IS
-  'The local Monday (a date) starting the week that contains the instant in the given time zone.';
+  'The local Monday (a date) starting the week that contains the instant in the given time zone. An IANA zone name wins over a time zone abbreviation of the same spelling (CET, EET, MET, WET keep their summer time); other strings are read as timezone() reads them.';
 
 CREATE FUNCTION workflow.set_session_timezone(session_id text, tz text)
   RETURNS workflow.survey_sessions
@@ -70,48 +73,7 @@ $$;
 COMMENT ON FUNCTION workflow.set_session_timezone(text, text) IS
   'Sets (creating the session if needed) the IANA time zone a session''s weeks are cut in; returns the session row. Rows already written keep their week. 22023 on an invalid session id or unknown zone, 22004 on NULL.';
 
-CREATE FUNCTION workflow.upsert_survey_step(session_id text, step_name text,
-                                            value jsonb DEFAULT '{}',
-                                            completed_at timestamptz DEFAULT now())
-  RETURNS workflow.survey_steps
-  LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-  SET search_path = pg_catalog, pg_temp
-AS $$
-#variable_conflict use_column
-DECLARE
-  v_session text;
-  v_step text;
-  r workflow.survey_steps;
-BEGIN
-  SELECT p.session_id INTO v_session FROM workflow.parse_session_id(upsert_survey_step.session_id) p;
-  v_step := workflow.normalize_step_name(upsert_survey_step.step_name);
-  IF upsert_survey_step.value IS NULL THEN
-    RAISE EXCEPTION 'value must not be null' USING ERRCODE = '22004';
-  END IF;
-  IF pg_column_size(upsert_survey_step.value) > 65536 THEN
-    RAISE EXCEPTION 'value is % bytes, at most 65536 are accepted', pg_column_size(upsert_survey_step.value)
-      USING ERRCODE = '22023';
-  END IF;
-  IF upsert_survey_step.completed_at IS NULL THEN
-    RAISE EXCEPTION 'completed_at must not be null' USING ERRCODE = '22004';
-  END IF;
-  IF NOT isfinite(upsert_survey_step.completed_at) THEN
-    RAISE EXCEPTION 'completed_at "%" must be finite', upsert_survey_step.completed_at USING ERRCODE = '22023';
-  END IF;
-
-  INSERT INTO workflow.survey_sessions (session_id) VALUES (v_session) ON CONFLICT DO NOTHING;
-  INSERT INTO workflow.survey_steps AS t (session_id, step_name, week_start, value, completed_at)
-  SELECT v_session, v_step, workflow.survey_week_start(upsert_survey_step.completed_at, s.time_zone),
-         upsert_survey_step.value, upsert_survey_step.completed_at
-    FROM workflow.survey_sessions s WHERE s.session_id = v_session
-  ON CONFLICT (session_id, week_start, step_name) DO UPDATE
-    SET value = excluded.value, completed_at = excluded.completed_at, updated_at = now()
-  RETURNING t.* INTO r;
-  RETURN r;
-END
-$$;
-COMMENT ON FUNCTION workflow.upsert_survey_step(text, text, jsonb, timestamptz) IS
-  'Records a completed survey step: one row per (session, step, week in the session''s time zone); a second upsert in the same week updates the row. Validates and normalises the session id and step name. Returns the stored row. 22023/22004 on invalid input, nothing written.';
+-- upsert_survey_step: src/sql/32_survey_upsert_step.sql.
 
 CREATE FUNCTION workflow.upsert_survey_steps(steps jsonb) RETURNS integer
   LANGUAGE c VOLATILE SECURITY DEFINER
@@ -187,7 +149,6 @@ COMMENT ON VIEW workflow.survey_weekly_completion IS
 
 -- Writers and readers of survey data are granted explicitly by the administrator.
 REVOKE ALL ON FUNCTION workflow.set_session_timezone(text, text),
-  workflow.upsert_survey_step(text, text, jsonb, timestamptz),
   workflow.upsert_survey_steps(jsonb),
   workflow.get_weekly_survey_steps(text, timestamptz),
   workflow.cleanup_survey_sessions(interval) FROM PUBLIC;
