@@ -17,7 +17,9 @@ extern "C" {
 #include "utils/timestamp.h"
 }
 
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/survey_session_id.hpp"
@@ -192,6 +194,14 @@ WF_FUNCTION(workflow_upsert_survey_steps) {
       "SELECT DISTINCT s.id FROM pg_catalog.unnest($1::pg_catalog.text[]) AS s(id) ORDER BY s.id "
       "ON CONFLICT (session_id) DO NOTHING",
       {TEXTARRAYOID}};
+  // Then each session row locked FOR KEY SHARE until commit, so that
+  // cleanup_survey_sessions cannot delete one between the statements (the
+  // upsert's join would then skip its elements without an error). A session
+  // deleted after ensure_sessions saw it is not found: ensure again.
+  static pg::Statement lock_sessions{
+      "SELECT s.session_id FROM workflow.survey_sessions s "
+      "WHERE s.session_id = ANY ($1::pg_catalog.text[]) ORDER BY s.session_id FOR KEY SHARE",
+      {TEXTARRAYOID}};
   // One row per (session, week, step); within the batch the last element wins.
   static pg::Statement upsert{
       "INSERT INTO workflow.survey_steps AS t (session_id, step_name, week_start, value, completed_at) "
@@ -216,7 +226,13 @@ WF_FUNCTION(workflow_upsert_survey_steps) {
     if (batch.session_ids.empty()) return Int32GetDatum(0);
     Datum params[4];
     build_arrays(batch, params);
-    pg::execute(ensure_sessions, params, nullptr, /*read_only=*/false);
+    std::set<std::string_view> distinct(batch.session_ids.begin(), batch.session_ids.end());
+    for (int attempt = 0;; ++attempt) {
+      pg::execute(ensure_sessions, params, nullptr, /*read_only=*/false);
+      if (pg::execute(lock_sessions, params, nullptr, /*read_only=*/false) == distinct.size()) break;
+      if (attempt == 100)
+        throw core::error("40001", "survey sessions of the batch are being deleted concurrently; retry the batch");
+    }
     written = pg::execute(upsert, params, nullptr, /*read_only=*/false);
   }
   return Int32GetDatum(static_cast<int32>(written));

@@ -114,31 +114,7 @@ $$;
 COMMENT ON FUNCTION workflow.get_weekly_survey_steps(text, timestamptz) IS
   'The steps of a session in the week (Monday 00:00 to Monday 00:00 in the session''s time zone) containing week_of, ordered by step name; index-backed. Empty for an unknown session; 22023 on an invalid session id.';
 
-CREATE FUNCTION workflow.cleanup_survey_sessions(older_than interval) RETURNS integer
-  LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-  SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  v_cutoff timestamptz;
-  v_deleted integer;
-BEGIN
-  IF older_than IS NULL THEN
-    RAISE EXCEPTION 'older_than must not be null' USING ERRCODE = '22004';
-  END IF;
-  IF older_than < interval '0' OR NOT isfinite(older_than) THEN
-    RAISE EXCEPTION 'older_than "%" must be a finite, non-negative interval', older_than USING ERRCODE = '22023';
-  END IF;
-  v_cutoff := now() - older_than;
-  DELETE FROM workflow.survey_sessions s
-   WHERE s.created_at < v_cutoff
-     AND NOT EXISTS (SELECT 1 FROM workflow.survey_steps t
-                      WHERE t.session_id = s.session_id AND t.completed_at >= v_cutoff);
-  GET DIAGNOSTICS v_deleted = ROW_COUNT;
-  RETURN v_deleted;
-END
-$$;
-COMMENT ON FUNCTION workflow.cleanup_survey_sessions(interval) IS
-  'Deletes sessions (and their steps) created before now() - older_than that have no step completed since then; returns the number of sessions deleted.';
+-- cleanup_survey_sessions: src/sql/33_survey_cleanup.sql.
 
 CREATE VIEW workflow.survey_weekly_completion AS
   SELECT t.week_start, t.step_name, count(*)::integer AS sessions_completed
@@ -150,5 +126,4 @@ COMMENT ON VIEW workflow.survey_weekly_completion IS
 -- Writers and readers of survey data are granted explicitly by the administrator.
 REVOKE ALL ON FUNCTION workflow.set_session_timezone(text, text),
   workflow.upsert_survey_steps(jsonb),
-  workflow.get_weekly_survey_steps(text, timestamptz),
-  workflow.cleanup_survey_sessions(interval) FROM PUBLIC;
+  workflow.get_weekly_survey_steps(text, timestamptz) FROM PUBLIC;

@@ -36,7 +36,14 @@ BEGIN
     RAISE EXCEPTION 'completed_at "%" must be finite', upsert_survey_step.completed_at USING ERRCODE = '22023';
   END IF;
 
-  INSERT INTO workflow.survey_sessions (session_id) VALUES (v_session) ON CONFLICT DO NOTHING;
+  -- The session row, locked FOR KEY SHARE until commit, so that
+  -- cleanup_survey_sessions cannot delete it between this and the next
+  -- statement (the insert below would then write nothing, without an error).
+  LOOP
+    PERFORM FROM workflow.survey_sessions s WHERE s.session_id = v_session FOR KEY SHARE;
+    EXIT WHEN FOUND;
+    INSERT INTO workflow.survey_sessions (session_id) VALUES (v_session) ON CONFLICT DO NOTHING;
+  END LOOP;
   INSERT INTO workflow.survey_steps AS t (session_id, step_name, week_start, value, completed_at)
   SELECT v_session, v_step, workflow.survey_week_start(upsert_survey_step.completed_at, s.time_zone),
          upsert_survey_step.value, upsert_survey_step.completed_at

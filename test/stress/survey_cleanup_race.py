@@ -1,0 +1,120 @@
+"""An upsert for an idle session racing cleanup_survey_sessions.
+
+README: "A batch is all or nothing", "nothing is written on error", and
+cleanup_survey_sessions deletes sessions "with no step completed since".
+The upserts first make sure the session exists (INSERT ... ON CONFLICT DO
+NOTHING), then insert the step joined to the session row. A session idle
+for 100 days is upserted while the clean-up runs; the upsert is held (by an
+advisory lock the test owns, taken by a statement trigger on
+workflow.survey_sessions that only the racing session waits on, and after
+the upsert in its transaction) so that the clean-up runs in between. Each
+of the single and the batch upsert must then either fail with an error, or
+report its row (the single form a row with an id, the batch its count) and
+that row must be there after both have committed: never a silent "success"
+that wrote nothing, and never a step deleted by the clean-up it outran.
+Exit 1 on any failure.
+"""
+import argparse
+import sys
+import threading
+import time
+
+import psycopg
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--dsn", required=True)
+args = ap.parse_args()
+LOCK = 424242
+failures = []
+
+
+def connect(name=None):
+    return psycopg.connect(args.dsn, autocommit=True, application_name=name or "survey_race")
+
+
+def wait_for(c, what, cond_sql):
+    for _ in range(600):  # polls state, not time: a blocked backend shows in pg_stat_activity / pg_locks
+        if c.execute(cond_sql).fetchone()[0]:
+            return True
+        time.sleep(0.05)
+    failures.append(f"{what}: never happened")
+    return False
+
+
+admin = connect("survey_race_admin")
+admin.execute("""
+  CREATE OR REPLACE FUNCTION public.survey_race_hold() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    IF current_setting('application_name') = 'survey_race_upsert' THEN
+      PERFORM pg_advisory_lock(424242); PERFORM pg_advisory_unlock(424242);
+    END IF;
+    RETURN NULL;
+  END $$""")
+admin.execute("DROP TRIGGER IF EXISTS survey_race_hold ON workflow.survey_sessions")
+admin.execute("CREATE TRIGGER survey_race_hold AFTER INSERT ON workflow.survey_sessions "
+              "FOR EACH STATEMENT EXECUTE FUNCTION public.survey_race_hold()")
+
+CASES = {
+    "single": ("SELECT (workflow.upsert_survey_step(%s, 'connects', '1')).id", lambda v: v is not None),
+    "batch": ("SELECT workflow.upsert_survey_steps(jsonb_build_array(jsonb_build_object("
+              "'session_id', %s::text, 'step_name', 'connects', 'value', 1)))", lambda v: v == 1),
+}
+try:
+    for n, (label, (sql, reported)) in enumerate(CASES.items()):
+        sid = f"C0RACE{n:04d}"
+        admin.execute("DELETE FROM workflow.survey_sessions WHERE session_id = %s", (sid,))
+        admin.execute("INSERT INTO workflow.survey_sessions (session_id, created_at) VALUES (%s, now() - interval '100 days')",
+                      (sid,))
+        admin.execute("SELECT pg_advisory_lock(%s)", (LOCK,))
+        out = {}
+
+        def upsert():
+            with connect("survey_race_upsert") as c:
+                try:
+                    with c.transaction():
+                        out["value"] = c.execute(sql, (sid,)).fetchone()[0]
+                        c.execute("SELECT pg_advisory_lock(%s), pg_advisory_unlock(%s)", (LOCK, LOCK))
+                except psycopg.Error as err:
+                    out["error"] = err.sqlstate
+
+        def cleanup():
+            with connect("survey_race_cleanup") as c:
+                try:
+                    out["deleted"] = c.execute("SELECT workflow.cleanup_survey_sessions('90 days')").fetchone()[0]
+                except psycopg.Error as err:
+                    out["cleanup_error"] = err.sqlstate
+
+        t1 = threading.Thread(target=upsert)
+        t1.start()
+        # The upsert waits on the advisory lock: inside it (between its two
+        # statements) or right after it, in its transaction.
+        wait_for(admin, f"{label}: the upsert holds", "SELECT count(*) > 0 FROM pg_stat_activity "
+                 "WHERE application_name = 'survey_race_upsert' AND wait_event_type = 'Lock' AND wait_event = 'advisory'")
+        t2 = threading.Thread(target=cleanup)
+        t2.start()
+        # The clean-up has finished, or waits for the upsert's transaction.
+        wait_for(admin, f"{label}: the clean-up ran", "SELECT count(*) = 0 FROM pg_stat_activity "
+                 "WHERE application_name = 'survey_race_cleanup' AND state = 'active' AND wait_event_type IS DISTINCT FROM 'Lock'")
+        admin.execute("SELECT pg_advisory_unlock(%s)", (LOCK,))
+        t1.join()
+        t2.join()
+        rows = admin.execute("SELECT count(*) FROM workflow.survey_steps WHERE session_id = %s", (sid,)).fetchone()[0]
+        if "error" in out:
+            if rows:
+                failures.append(f"{label}: the upsert failed ({out['error']}) but {rows} rows are there")
+        elif not reported(out.get("value")):
+            failures.append(f"{label}: the upsert reported {out.get('value')!r} without an error and wrote {rows} rows "
+                            f"(the clean-up deleted {out.get('deleted')})")
+        elif rows != 1:
+            failures.append(f"{label}: the upsert reported {out.get('value')!r}, yet {rows} rows are there after the clean-up "
+                            f"(deleted {out.get('deleted')})")
+        print(f"{label}: upsert {out.get('value', out.get('error'))!r}, clean-up deleted {out.get('deleted')}, rows {rows}")
+finally:
+    admin.execute("DROP TRIGGER IF EXISTS survey_race_hold ON workflow.survey_sessions")
+    admin.execute("DROP FUNCTION IF EXISTS public.survey_race_hold()")
+    admin.execute("DELETE FROM workflow.survey_sessions WHERE session_id LIKE 'C0RACE%'")
+
+if failures:
+    print("FAIL:", *failures, sep="\n  ")
+    sys.exit(1)
+print("survey upserts and clean-up: no silent loss")

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# A single and a batch upsert for an idle session, held (advisory lock) while
+# cleanup_survey_sessions runs: each upsert either fails or its reported row
+# is there after both commit (test/stress/survey_cleanup_race.py). Runs on
+# its OWN cluster.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source scripts/lib/psycopg.sh   # $PY, fail, build, cluster helpers and the trap
+cluster_start >/dev/null
+psql -qX -d postgres -v ON_ERROR_STOP=1 -c "CREATE EXTENSION workflow"
+timeout 120 "$PY" test/stress/survey_cleanup_race.py --dsn "host=$PGHOST port=$PGPORT user=postgres dbname=postgres" ||
+  fail "an upsert racing the clean-up lost its row"
+echo "survey cleanup race ok"
