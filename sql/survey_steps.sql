@@ -30,6 +30,19 @@ SELECT workflow.upsert_survey_step('C0REGRESS1', 'Workload Tmrw');
 \echo :LAST_ERROR_SQLSTATE
 SELECT workflow.set_session_timezone('C0REGRESS1', 'Europe/Berlln');
 \echo :LAST_ERROR_SQLSTATE
+-- Files of the zone database that pg_timezone_names lists are no session's zone.
+DO $$
+DECLARE z text;
+BEGIN
+  FOREACH z IN ARRAY ARRAY['localtime', 'posixrules', 'Factory', 'FACTORY'] LOOP
+    BEGIN
+      PERFORM workflow.set_session_timezone('C0REGRESS1', z);
+      RAISE NOTICE '%: accepted', z;
+    EXCEPTION WHEN OTHERS THEN
+      RAISE NOTICE '%: %', z, SQLSTATE;
+    END;
+  END LOOP;
+END $$;
 SELECT workflow.upsert_survey_steps('[{"session_id": "C0REGRESS1", "step_name": "connects", "value": null}]');
 \echo :LAST_ERROR_SQLSTATE
 SELECT workflow.get_weekly_survey_steps('C0REGRESS1', NULL);

@@ -39,40 +39,7 @@ CREATE FUNCTION workflow.survey_week_start(at timestamptz, zone text) RETURNS da
 COMMENT ON FUNCTION workflow.survey_week_start(timestamptz, text) IS
   'The local Monday (a date) starting the week that contains the instant in the given time zone. An IANA zone name wins over a time zone abbreviation of the same spelling (CET, EET, MET, WET keep their summer time); other strings are read as timezone() reads them.';
 
-CREATE FUNCTION workflow.set_session_timezone(session_id text, tz text)
-  RETURNS workflow.survey_sessions
-  LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-  SET search_path = pg_catalog, pg_temp
-AS $$
-#variable_conflict use_column
-DECLARE
-  v_session text;
-  v_zone text;
-  r workflow.survey_sessions;
-BEGIN
-  SELECT p.session_id INTO v_session FROM workflow.parse_session_id(set_session_timezone.session_id) p;
-  IF tz IS NULL THEN
-    RAISE EXCEPTION 'time zone must not be null' USING ERRCODE = '22004';
-  END IF;
-  IF length(tz) <= 64 THEN
-    -- IANA names only (no abbreviations, offsets or POSIX strings); canonical spelling.
-    SELECT z.name INTO v_zone FROM pg_catalog.pg_timezone_names z
-     WHERE lower(z.name) = lower(btrim(tz)) AND z.name !~ '^(posix|right)/'
-     ORDER BY z.name = btrim(tz) DESC LIMIT 1;
-  END IF;
-  IF v_zone IS NULL THEN
-    RAISE EXCEPTION 'unknown time zone "%"', left(tz, 64)
-      USING ERRCODE = '22023', HINT = 'Use an IANA time zone name such as "Europe/Berlin" (see pg_timezone_names).';
-  END IF;
-  INSERT INTO workflow.survey_sessions AS s (session_id, time_zone) VALUES (v_session, v_zone)
-  ON CONFLICT (session_id) DO UPDATE SET time_zone = excluded.time_zone
-  RETURNING s.* INTO r;
-  RETURN r;
-END
-$$;
-COMMENT ON FUNCTION workflow.set_session_timezone(text, text) IS
-  'Sets (creating the session if needed) the IANA time zone a session''s weeks are cut in; returns the session row. Rows already written keep their week. 22023 on an invalid session id or unknown zone, 22004 on NULL.';
-
+-- set_session_timezone: src/sql/34_survey_timezone.sql.
 -- upsert_survey_step: src/sql/32_survey_upsert_step.sql.
 
 CREATE FUNCTION workflow.upsert_survey_steps(steps jsonb) RETURNS integer
@@ -124,6 +91,5 @@ COMMENT ON VIEW workflow.survey_weekly_completion IS
   'Per week (local Monday of each session''s own time zone) and step: how many sessions completed the step.';
 
 -- Writers and readers of survey data are granted explicitly by the administrator.
-REVOKE ALL ON FUNCTION workflow.set_session_timezone(text, text),
-  workflow.upsert_survey_steps(jsonb),
+REVOKE ALL ON FUNCTION workflow.upsert_survey_steps(jsonb),
   workflow.get_weekly_survey_steps(text, timestamptz) FROM PUBLIC;

@@ -133,7 +133,8 @@ conn = psycopg.connect(args.dsn, autocommit=True)
 cur = conn.cursor()
 cur.execute("SET TimeZone = 'UTC'")
 accepted = [r[0] for r in cur.execute(
-    "SELECT name FROM pg_timezone_names WHERE name !~ '^(posix|right)/' ORDER BY name")]
+    "SELECT name FROM pg_timezone_names WHERE name !~ '^(posix|right)/' "
+    "AND lower(name) NOT IN ('localtime', 'posixrules', 'factory') ORDER BY name")]
 pyzones = set()
 for z in accepted:
     try:
