@@ -6,6 +6,7 @@
 // per row. AFTER TRUNCATE (statement level) records one TRUNCATE event.
 // UPDATE logs only the changed, non-excluded columns and nothing for a no-op.
 #include "pg/boundary.hpp"
+#include "pg/search_path.hpp"
 
 extern "C" {
 #include "access/htup_details.h"
@@ -58,6 +59,7 @@ bool key_has_live_history(const LogWriter* w, const RelationInfo* info, Datum ke
   GetUserIdAndSecContext(&save_user, &save_sec);
   SetUserIdAndSecContext(w->log->rd_rel->relowner,
                          save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
+  int nest = workflow::pg::push_catalog_search_path();
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "workflow audit: SPI_connect failed");
   Oid types[2] = {INT4OID, JSONBOID};
   Datum values[2] = {Int32GetDatum(info->table_id), key};
@@ -77,6 +79,7 @@ bool key_has_live_history(const LogWriter* w, const RelationInfo* info, Datum ke
     live = !isnull && DatumGetBool(d);
   }
   SPI_finish();
+  workflow::pg::pop_search_path(nest);
   SetUserIdAndSecContext(save_user, save_sec);
   return live;
 }
