@@ -5,8 +5,8 @@
 # `promtool check metrics` while the workers run; with the workers stopped
 # mid-job (the state then holds still) every figure equals what the views
 # say; /healthz and /readyz answer; an action is refused (403) and writes
-# nothing; GET /events streams a panel and is counted. Prints "N passed, M
-# failed".
+# nothing; GET /events streams a panel and is counted; a method a path does
+# not serve is 405 with Allow. Prints "N passed, M failed".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib/cluster.sh
@@ -112,6 +112,18 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Authorization: Bearer 
 check "an action without --allow-actions: 403" [ "$code" = 403 ]
 check "... and the job was not cancelled" [ "$(view "SELECT status FROM workflow.jobs WHERE id = '$JOB'")" = running ]
 check "the dashboard renders for a workflow_monitor role" curl -sf "$URL/job?id=$JOB" -o /dev/null
+# A method a known path does not serve: 405 naming the ones it does (Allow),
+# with or without a body; an unknown path stays 404.
+answer() {  # METHOD PATH [curl options...] -> "CODE ALLOW"
+  local m=$1 p=$2; shift 2
+  curl -s -o /dev/null -D - -w '%{http_code}' -X "$m" "$@" "$URL$p" |
+    awk -F': *' 'tolower($1) == "allow" {sub(/\r$/, "", $2); a=$2} /^[0-9]+$/ {c=$0} END {print c " " a}'
+}
+check "POST /metrics (no body): 405, Allow: GET, HEAD" [ "$(answer POST /metrics)" = "405 GET, HEAD" ]
+check "POST /job with a body: 405, Allow: GET, HEAD" [ "$(answer POST "/job?id=$JOB" -d x=1)" = "405 GET, HEAD" ]
+check "DELETE /: 405, Allow: GET, HEAD" [ "$(answer DELETE /)" = "405 GET, HEAD" ]
+check "GET /action/cancel-job: 405, Allow: POST" [ "$(answer GET /action/cancel-job)" = "405 POST" ]
+check "POST /no-such-page: 404" [ "$(answer POST /no-such-page)" = "404 " ]
 # A live panel as Server-Sent Events: its first event within a refresh, and
 # the stream in the serve's own metrics; an unknown panel is 404.
 curl -sN --max-time 3 "$URL/events?panel=%2Fpanel%2Fjob%3Fid%3D$JOB" >"$TMP/events.txt" || true

@@ -12,6 +12,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include "actions.hpp"
@@ -77,6 +78,13 @@ struct App {
   Events events;
   // The live panels by path (/panel/job, ...): GET /events streams them.
   std::map<std::string, std::function<std::string(const httplib::Request&)>> panels;
+  // Every path served to GET (and HEAD): another method there is 405.
+  std::set<std::string> get_paths;
+
+  void get(httplib::Server& svr, const std::string& path, httplib::Server::Handler handler) {
+    get_paths.insert(path);
+    svr.Get(path, std::move(handler));
+  }
 
   PanelContext ctx() { return PanelContext{db, policy.allowed, &throughput}; }
 
@@ -88,10 +96,10 @@ struct App {
                       std::function<std::string(const httplib::Request&)> panel) {
     const std::chrono::milliseconds ttl(opts.cache_ms);
     panels["/panel" + path] = panel;
-    svr.Get("/panel" + path, [this, panel, ttl](const httplib::Request& req, httplib::Response& res) {
+    get(svr, "/panel" + path, [this, panel, ttl](const httplib::Request& req, httplib::Response& res) {
       send(res, cache.get(key_of(req), [&] { return guarded([&] { return Rendered{200, panel(req)}; }); }, ttl));
     });
-    svr.Get(path == "/jobs" ? "/" : path, [this, path, title, form, panel, ttl](const httplib::Request& req,
+    get(svr, path == "/jobs" ? "/" : path, [this, path, title, form, panel, ttl](const httplib::Request& req,
                                                                               httplib::Response& res) {
       const Rendered inner = cache.get("/panel" + path + key_of(req).substr(req.path.size()), [&] {
         return guarded([&] { return Rendered{200, panel(req)}; });
@@ -114,17 +122,39 @@ std::string option_list(const std::string& selected) {
   return out;
 }
 
+// POST /action/NAME (NAME: [a-z-]+), the one path served to POST.
+bool is_action_path(const std::string& path) {
+  const std::string prefix = "/action/";
+  if (path.size() <= prefix.size() || path.compare(0, prefix.size(), prefix) != 0) return false;
+  for (std::size_t i = prefix.size(); i < path.size(); ++i)
+    if (!((path[i] >= 'a' && path[i] <= 'z') || path[i] == '-')) return false;
+  return true;
+}
+
 void routes(httplib::Server& svr, App& app) {
+  // A known path asked with a method it does not serve: 405 and the methods
+  // it does (Allow), before the body is read; an unknown path is 404 whatever
+  // the method (cpp-httplib itself answers a body-less POST with 400).
+  svr.set_pre_routing_handler([&app](const httplib::Request& req, httplib::Response& res) {
+    const bool read = req.method == "GET" || req.method == "HEAD";
+    const char* allow = app.get_paths.count(req.path) ? "GET, HEAD" : is_action_path(req.path) ? "POST" : nullptr;
+    if (allow && (allow[0] == 'G' ? read : req.method == "POST"))
+      return httplib::Server::HandlerResponse::Unhandled;
+    res.status = allow ? 405 : 404;
+    if (allow) res.set_header("Allow", allow);
+    res.set_content(allow ? "method not allowed\n" : "not found\n", "text/plain");
+    return httplib::Server::HandlerResponse::Handled;
+  });
   svr.set_post_routing_handler([](const httplib::Request&, httplib::Response& res) {
     res.set_header("Content-Security-Policy", kCsp);
     res.set_header("X-Content-Type-Options", "nosniff");
     res.set_header("Referrer-Policy", "no-referrer");
     res.set_header("Cache-Control", "no-store");
   });
-  svr.Get("/static/dashboard.css", [](const httplib::Request&, httplib::Response& res) {
+  app.get(svr, "/static/dashboard.css", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(assets::kCss, "text/css; charset=utf-8");
   });
-  svr.Get("/static/dashboard.js", [](const httplib::Request&, httplib::Response& res) {
+  app.get(svr, "/static/dashboard.js", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(assets::kJs, "text/javascript; charset=utf-8");
   });
   auto none = [](const httplib::Request&) { return std::string(); };
@@ -162,7 +192,7 @@ void routes(httplib::Server& svr, App& app) {
   auto form_page = [&svr, &app](const std::string& path, const std::string& title,
                                 std::function<std::string(const httplib::Request&)> form,
                                 std::function<std::string(PanelContext&, const httplib::Request&)> panel) {
-    svr.Get(path, [&app, title, form, panel](const httplib::Request& req, httplib::Response& res) {
+    app.get(svr, path, [&app, title, form, panel](const httplib::Request& req, httplib::Response& res) {
       const Rendered inner = guarded([&] {
         auto c = app.ctx();
         return Rendered{200, panel(c, req)};
@@ -200,7 +230,7 @@ void routes(httplib::Server& svr, App& app) {
   // panel's HTML, whenever a refresh renders it changed (and once at first),
   // and a comment when nothing was written for a heartbeat. 404 for an
   // unknown panel; 503 when --max-streams are open (the page polls instead).
-  svr.Get("/events", [&app](const httplib::Request& req, httplib::Response& res) {
+  app.get(svr, "/events", [&app](const httplib::Request& req, httplib::Response& res) {
     const std::string panel = req.get_param_value("panel");
     const auto q = panel.find('?');
     httplib::Request preq;
@@ -229,17 +259,17 @@ void routes(httplib::Server& svr, App& app) {
       return ok;
     });
   });
-  svr.Get("/metrics", [&app](const httplib::Request& req, httplib::Response& res) {
+  app.get(svr, "/metrics", [&app](const httplib::Request& req, httplib::Response& res) {
     Rendered r = app.cache.get(key_of(req), [&] {
       return Rendered{200, render_metrics(app.db, app.overview), "text/plain; version=0.0.4; charset=utf-8"};
     });
     r.body += events_metrics(app.events.stats());
     send(res, r);
   });
-  svr.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+  app.get(svr, "/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok\n", "text/plain");
   });
-  svr.Get("/readyz", [&app](const httplib::Request&, httplib::Response& res) {
+  app.get(svr, "/readyz", [&app](const httplib::Request&, httplib::Response& res) {
     try {
       const auto v = app.db.value(
           "SELECT to_json((SELECT extversion FROM pg_extension WHERE extname = 'workflow'))");
@@ -292,6 +322,7 @@ int serve(const ServeOptions& opts, client::ClientOptions client_options) {
           {},
           Events(app.cache, {std::chrono::milliseconds(opts.refresh_ms), std::chrono::milliseconds(opts.cache_ms),
                              std::chrono::milliseconds(opts.heartbeat_ms), opts.max_streams}),
+          {},
           {}};
   httplib::Server svr;
   // Each open event stream holds a thread: --threads for requests, plus one
