@@ -42,7 +42,8 @@ void add_export(CLI::App& app, Global& g) {
       if (!out) out = std::fopen(a->output.c_str(), "w");
       if (!out) throw std::runtime_error("cannot open " + a->output);
     };
-    const long rows = c.run([&](client::Connection& conn) {
+    long written = 0;  // lines (COPY rows, the CSV header included) already written
+    const auto export_once = [&](client::Connection& conn) {
       // Read-only, so --query cannot change anything (a DELETE ... RETURNING: 25006).
       client::Transaction tx(conn, "BEGIN READ ONLY");
       const std::string source =
@@ -57,9 +58,24 @@ void add_export(CLI::App& app, Global& g) {
       const long n = conn.copy_out(copy, [&](std::string_view chunk) {
         open_output();
         std::fwrite(chunk.data(), 1, chunk.size(), out);
+        ++written;
       });
       tx.commit();
       return n;
+    };
+    const long rows = c.run([&](client::Connection& conn) {
+      try {
+        return export_once(conn);
+      } catch (const client::sql_error& e) {
+        // A lost connection is retried only while nothing is out: a new
+        // attempt would write the rows already written a second time. After
+        // that, fail (a plain sql_error is not retried: exit 2).
+        if (written == 0) throw;
+        throw client::sql_error(
+            e.sqlstate(), fmt::format("{} (after {} lines were written; not retried, so that no line "
+                                      "is written twice: the output may be incomplete)",
+                                      e.what(), written));
+      }
     });
     open_output();
     if (out != stdout) std::fclose(out);

@@ -336,8 +336,17 @@ void wait_until_ready(const Settings& settings, std::chrono::milliseconds timeou
       throw usage_error("invalid connection settings: \"" + settings.conninfo + "\"");
     const auto delay = std::chrono::duration<double>(
         core::backoff_delay_jittered(policy, attempt, unit(rng)));
-    if (Clock::now() + delay >= deadline)
-      throw timeout_error("server not ready after " + std::to_string(timeout.count()) + " ms");
+    if (Clock::now() + delay >= deadline) {
+      // PQping says only that it failed: one connection attempt gives libpq's reason.
+      std::string reason = "no answer";
+      if (PGconn* probe = PQconnectdbParams(keys, vals, 1)) {
+        reason = PQstatus(probe) == CONNECTION_OK ? "the server answers now"
+                                                   : trim(PQerrorMessage(probe));
+        PQfinish(probe);
+      }
+      throw timeout_error("server not ready after " + std::to_string(timeout.count()) +
+                          " ms: " + reason);
+    }
     std::this_thread::sleep_for(delay);
   }
 }
