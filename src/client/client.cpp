@@ -94,24 +94,45 @@ std::optional<T> Client::wait_until(const std::string& job_id,
                                     std::chrono::milliseconds timeout,
                                     const std::function<std::optional<T>(Connection&)>& decide) {
   const auto deadline = Clock::now() + timeout;
-  Lease lease = pool_.acquire();
-  if (wants_listen(*lease)) {
-    Listening l(std::move(lease), channels);
-    Connection& c = l.conn();
-    for (;;) {
-      // Read only now that we listen: an event before this point is in the state.
-      if (auto answer = decide(c)) return answer;
-      if (Clock::now() >= deadline) return std::nullopt;
-      const auto until = std::min(deadline, Clock::now() + kListenRecheck);
-      while (auto n = c.wait_notification(until)) {
-        if (payload_job(n->payload) != job_id) continue;  // another job's event
-        while (c.wait_notification(Clock::now())) {}     // one re-read for a burst
-        break;
+  // A LISTEN connection that fails (server restarted, backend terminated) is
+  // replaced, as run() replaces one: LISTEN again, read the state again (what
+  // happened meanwhile is in it). Retried as RetryPolicy allows, counted from
+  // the last read that worked, and never past the deadline.
+  const RetryPolicy& policy = options_.retry;
+  int failures = 0;
+  Clock::time_point first_failure{};
+  for (;;) {
+    try {
+      Lease lease = pool_.acquire();
+      if (!wants_listen(*lease)) break;
+      Listening l(std::move(lease), channels);
+      Connection& c = l.conn();
+      for (;;) {
+        // Read only now that we listen: an event before this point is in the state.
+        if (auto answer = decide(c)) return answer;
+        failures = 0;
+        if (Clock::now() >= deadline) return std::nullopt;
+        const auto until = std::min(deadline, Clock::now() + kListenRecheck);
+        while (auto n = c.wait_notification(until)) {
+          if (payload_job(n->payload) != job_id) continue;  // another job's event
+          while (c.wait_notification(Clock::now())) {}     // one re-read for a burst
+          break;
+        }
       }
+    } catch (const std::exception& e) {
+      const auto now = Clock::now();
+      if (failures++ == 0) first_failure = now;
+      if (!is_retryable(e) || failures >= policy.max_attempts ||
+          now - first_failure >= policy.max_elapsed || now >= deadline)
+        throw;
+      pool_.note_error();
+      std::this_thread::sleep_for(std::min<Clock::duration>(
+          std::chrono::duration_cast<Clock::duration>(
+              std::chrono::duration<double>(retry_delay(policy, failures))),
+          deadline - now));
     }
   }
   // Polling (a pooler, or WaitMode::poll): no connection is held between reads.
-  { Lease done = std::move(lease); }
   for (;;) {
     if (auto answer = run(decide)) return answer;
     const auto now = Clock::now();

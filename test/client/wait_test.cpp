@@ -1,7 +1,8 @@
 // wait_for_stage / wait_for_job: LISTEN-based (polling behind a pooler), with a
 // timeout; an event that happened before the wait started is still seen (state
 // read after LISTEN); a forged NOTIFY never makes a wait return early; the
-// pooled connection is handed back without its LISTENs.
+// pooled connection is handed back without its LISTENs; a LISTEN connection
+// lost mid-wait is replaced and the wait goes on.
 #include <atomic>
 #include <future>
 #include <thread>
@@ -182,4 +183,43 @@ TEST(ClientWait, ForgedJobNotificationDoesNotEndTheWait) {
   const auto [status, after_real_end] = waiter.get();
   EXPECT_EQ(status, std::optional<std::string>("completed"));
   EXPECT_TRUE(after_real_end) << "returned before the job really ended";
+}
+
+// A LISTEN wait whose connection is lost (backend terminated, as by a server
+// restart) takes a new one, LISTENs and reads the state again, and goes on:
+// it answers when the job ends instead of throwing 57P01/08006 mid-wait (the
+// polling mode already had this through Client::run's retries).
+TEST(ClientWait, ListenWaitSurvivesATerminatedBackend) {
+  Client client(client_options());
+  if (!client.waits_listen()) GTEST_SKIP() << "waits poll here (pooler): each read is run()'s, retried";
+  auto opts = client_options();
+  opts.pool.settings.application_name = "wf-wait-victim";
+  Client victim(opts);
+  const auto job = job_with_tasks(client, "survivor", 1);
+  auto waiter = std::async(std::launch::async, [&] { return victim.wait_for_job(job, 60s); });
+  Connection admin(settings());
+  // The waiter's backend, once it has LISTENed and read the state (its last
+  // statement), i.e. while it waits for a notification.
+  const auto waiting_backend = [&](const std::string& not_pid) {
+    for (int i = 0; i < 600; ++i) {
+      Result r = admin.query(
+          "SELECT pid::text FROM pg_stat_activity WHERE application_name = 'wf-wait-victim' "
+          "AND state = 'idle' AND query LIKE 'SELECT status FROM workflow.jobs%' AND pid::text <> $1",
+          {not_pid});
+      if (r.rows() == 1) return r.string(0, 0);
+      std::this_thread::sleep_for(50ms);
+    }
+    return std::string();
+  };
+  const std::string first = waiting_backend("0");
+  ASSERT_FALSE(first.empty()) << "the waiter never listened";
+  admin.query("SELECT pg_terminate_backend($1::int)", {first});
+  // It listens again on a new backend and is still waiting (not failed).
+  const std::string second = waiting_backend(first);
+  ASSERT_FALSE(second.empty()) << "the waiter did not listen again on a new connection";
+  ASSERT_EQ(waiter.wait_for(0ms), std::future_status::timeout) << "the wait ended early";
+  complete_all(client, "survivor");
+  client.run([&](Connection& c) { return a::advance_job_stage(c, job, 1, 2); });
+  EXPECT_EQ(waiter.get(), std::optional<std::string>("completed"));
+  EXPECT_GE(victim.pool().metrics().errors, 1u);
 }

@@ -55,7 +55,11 @@ class Client {
   // Settings::poll_interval when it detects a pooler (Connection::behind_pooler).
   // In LISTEN mode the state is read after LISTEN, so an event that fired
   // earlier is not missed, and again every 5 s, so a lost notification only
-  // delays the answer. P0002 when the job does not exist.
+  // delays the answer. A connection lost while waiting (server restart,
+  // terminated backend) is replaced and the wait goes on, in either mode:
+  // retried as the RetryPolicy allows (counted from the last read that
+  // worked), never past the timeout; then the connection_error is thrown.
+  // P0002 when the job does not exist.
   // True when the stage is complete; false on timeout or when the job ended
   // without completing it (it never will).
   bool wait_for_stage(const std::string& job_id, int stage, std::chrono::milliseconds timeout);
