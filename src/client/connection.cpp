@@ -332,8 +332,15 @@ void wait_until_ready(const Settings& settings, std::chrono::milliseconds timeou
   for (int attempt = 1;; ++attempt) {
     const PGPing ping = PQpingParams(keys, vals, 1);
     if (ping == PQPING_OK) return;
-    if (ping == PQPING_NO_ATTEMPT)
-      throw usage_error("invalid connection settings: \"" + settings.conninfo + "\"");
+    if (ping == PQPING_NO_ATTEMPT) {
+      // libpq's reason, never the settings themselves: they may hold a password.
+      char* err = nullptr;
+      PQconninfoOption* parsed = PQconninfoParse(settings.conninfo.c_str(), &err);
+      std::string reason = err ? trim(err) : "libpq made no connection attempt";
+      if (parsed) PQconninfoFree(parsed);
+      if (err) PQfreemem(err);
+      throw usage_error("invalid connection settings: " + reason);
+    }
     const auto delay = std::chrono::duration<double>(
         core::backoff_delay_jittered(policy, attempt, unit(rng)));
     if (Clock::now() + delay >= deadline) {

@@ -152,5 +152,12 @@ out=$($CLI export --query "SELECT id FROM workflow.jobs WHERE id = 'keepme'" --f
 if [ "$rc" = 0 ] && [ "$out" = '{"id":"keepme"}' ]; then ok "export --query SELECT still exports: $out"
 else bad "export --query SELECT: exit $rc, '$out'"; fi
 
+# 8. Connection settings libpq cannot parse are refused with libpq's reason,
+#    never echoed: a connection string may hold a password.
+$CLI --db 'host=127.0.0.1 password=s3cret-pw no_such_option=1' health --wait-ms 100 >/dev/null 2>"$WORK/err"; rc=$?
+if [ "$rc" = 2 ] && ! grep -q 's3cret-pw' "$WORK/err" && grep -q 'no_such_option' "$WORK/err"; then
+  ok "health with unparsable settings: exit 2, libpq's reason, no password echoed"
+else bad "health with unparsable settings: exit $rc, stderr: $(cat "$WORK/err")"; fi
+
 [ $fail = 0 ] && echo "all promises kept" || echo "some promises broken"
 exit $fail
