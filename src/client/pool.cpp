@@ -19,13 +19,20 @@ Pool::Pool(PoolOptions options) : options_(std::move(options)) {
   if (options_.max_size == 0) throw usage_error("pool max_size must be at least 1");
 }
 
-Pool::~Pool() = default;
+Pool::~Pool() {
+  // A lease still out would be returned to a freed pool: wait for it.
+  std::unique_lock lock(mutex_);
+  closing_ = true;
+  freed_.notify_all();  // acquire()s waiting for a connection give up
+  freed_.wait(lock, [this] { return in_use_ == 0; });
+}
 
 Lease Pool::acquire() {
   std::unique_lock lock(mutex_);
   const auto deadline = Clock::now() + options_.checkout_timeout;
   bool waited = false;
   for (;;) {
+    if (closing_) throw usage_error("connection pool is being destroyed");
     if (!idle_.empty()) {
       Idle item = std::move(idle_.back());  // most recently used first: keeps the rest cold
       idle_.pop_back();
@@ -67,7 +74,8 @@ Lease Pool::acquire() {
     std::lock_guard guard(mutex_);
     --in_use_;
     ++counters_.errors;
-    freed_.notify_one();
+    if (closing_) freed_.notify_all();
+    else freed_.notify_one();
     throw;
   }
 }
@@ -82,7 +90,8 @@ void Pool::release(std::unique_ptr<Connection> conn, bool discard) noexcept {
   --in_use_;
   if (broken) ++counters_.errors;
   if (reusable) idle_.push_back(Idle{std::move(conn), Clock::now()});
-  freed_.notify_one();
+  if (closing_) freed_.notify_all();  // the destructor waits for the last one
+  else freed_.notify_one();
 }
 
 void Pool::note_error() {

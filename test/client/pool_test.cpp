@@ -1,6 +1,9 @@
 // Pool: size limit, checkout timeout, RAII leases (no leak when the caller
 // throws), discarding connections left in a transaction, health check of idle
-// connections, metrics; connection settings and readiness wait.
+// connections, metrics; connection settings and readiness wait; destroying a
+// pool waits for the leases in use.
+#include <atomic>
+#include <memory>
 #include <thread>
 
 #include "test_db.hpp"
@@ -127,6 +130,24 @@ TEST(ClientPool, HealthCheckReplacesDeadIdleConnection) {
   EXPECT_GE(m.health_checks, 1u);
   EXPECT_GE(m.errors, 1u);
   EXPECT_EQ(m.created, 2u);
+}
+
+// Destroying a pool while other threads hold leases waited for nothing: the
+// leases were then returned to freed memory. The destructor waits for them.
+TEST(ClientPool, DestructorWaitsForLeasesInUse) {
+  auto pool = std::make_unique<Pool>(small_pool(3, 5000ms));
+  std::atomic<int> finished{0};
+  std::vector<std::thread> calls;
+  for (int i = 0; i < 3; ++i)
+    calls.emplace_back([&, p = pool.get()] {
+      Lease lease = p->acquire();
+      lease->exec("SELECT pg_sleep(0.3)");
+      ++finished;  // still holding the lease
+    });
+  while (pool->metrics().in_use < 3) std::this_thread::sleep_for(1ms);
+  pool.reset();
+  EXPECT_EQ(finished.load(), 3) << "the pool was destroyed while its leases were in use";
+  for (auto& t : calls) t.join();
 }
 
 TEST(ClientPool, ConnectFailureIsConnectionErrorAndFreesTheSlot) {

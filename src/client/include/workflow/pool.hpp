@@ -58,6 +58,10 @@ class Lease {
 class Pool {
  public:
   explicit Pool(PoolOptions options = {});
+  // Waits until every lease has come back (a call in flight on another
+  // thread finishes first), then closes the connections. Meanwhile acquire()
+  // throws usage_error. Stop the threads that use a pool before destroying
+  // it: a call made after the destructor returned is undefined.
   ~Pool();
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
@@ -82,6 +86,7 @@ class Pool {
   std::condition_variable freed_;
   std::deque<Idle> idle_;
   std::size_t in_use_ = 0;  // leased + being opened
+  bool closing_ = false;    // the destructor runs: no new lease
   PoolMetrics counters_;
 };
 
