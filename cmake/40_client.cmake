@@ -10,7 +10,7 @@ include(GNUInstallDirs)
 file(GLOB WORKFLOW_CLIENT_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/client/*.cpp)
 add_library(workflow_client SHARED ${WORKFLOW_CLIENT_SOURCES})
 set_target_properties(workflow_client PROPERTIES OUTPUT_NAME workflow-client
-                      VERSION ${PROJECT_VERSION} SOVERSION 1)
+                      VERSION ${PROJECT_VERSION} SOVERSION ${PROJECT_VERSION_MAJOR})
 target_include_directories(workflow_client PUBLIC
   $<BUILD_INTERFACE:${CMAKE_SOURCE_DIR}/src/client/include>
   $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
