@@ -45,6 +45,9 @@ void add_serve(CLI::App& app, Global& g) {
       ->check(CLI::Range(0, 4096))
       ->capture_default_str();
   cmd->add_option("--port-file", o->port_file, "write the port listened on to this file");
+  cmd->add_option("--allow-host", o->allow_hosts,
+                  "also answer requests addressed to this host name (repeatable); by default a loopback "
+                  "server answers only IP literals and localhost (DNS rebinding)");
   cmd->callback([&g, o, token_file] {
     if (!token_file->empty()) {
       std::ifstream in(*token_file);

@@ -6,15 +6,16 @@
 # mid-job (the state then holds still) every figure equals what the views
 # say; /healthz and /readyz answer; an action is refused (403) and writes
 # nothing; GET /events streams a panel and is counted; a method a path does
-# not serve is 405 with Allow. Prints "N passed, M failed".
+# not serve is 405 with Allow; a request addressed to another host name
+# (DNS rebinding) is 403 unless --allow-host names it. Prints "N passed, M failed".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib/cluster.sh
 [ -x build/workflow ] || scripts/build
 TMP=$(mktemp -d /tmp/wf_metrics.XXXXXX)
-SERVE_PID=; WORKER_PID=
+SERVE_PID=; SERVE2_PID=; WORKER_PID=
 cleanup() {
-  for p in $SERVE_PID $WORKER_PID; do kill "$p" 2>/dev/null || true; done
+  for p in $SERVE_PID $SERVE2_PID $WORKER_PID; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null; cluster_stop; rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -124,6 +125,25 @@ check "POST /job with a body: 405, Allow: GET, HEAD" [ "$(answer POST "/job?id=$
 check "DELETE /: 405, Allow: GET, HEAD" [ "$(answer DELETE /)" = "405 GET, HEAD" ]
 check "GET /action/cancel-job: 405, Allow: POST" [ "$(answer GET /action/cancel-job)" = "405 POST" ]
 check "POST /no-such-page: 404" [ "$(answer POST /no-such-page)" = "404 " ]
+# DNS rebinding: on loopback the server answers only requests addressed to an
+# IP literal, localhost or a name under it, or a name given with --allow-host.
+PORT=$(cat "$TMP/port")
+host_code() {  # HOST [URL] -> the status of GET /healthz sent with that Host header
+  curl -s -o /dev/null -w '%{http_code}' -H "Host: $1" "${2:-$URL}/healthz"
+}
+check "Host: rebound.example: 403" [ "$(host_code "rebound.example:$PORT")" = 403 ]
+check "Host: rebound.example with a page path: 403" \
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: rebound.example' "$URL/job?id=$JOB")" = 403 ]
+check "Host: 127.0.0.1, localhost, app.localhost, [::1]: 200" \
+  [ "$(host_code "127.0.0.1:$PORT") $(host_code "localhost:$PORT") $(host_code app.localhost) $(host_code "[::1]:$PORT")" = "200 200 200 200" ]
+build/workflow --db "postgresql://wf_exporter@127.0.0.1:$PGPORT/postgres" serve --listen 127.0.0.1:0 \
+  --port-file "$TMP/port2" --allow-host Dash.Example. >"$TMP/serve2.log" 2>&1 &
+SERVE2_PID=$!
+for _ in $(seq 1 100); do [ -s "$TMP/port2" ] && break; sleep 0.1; done
+URL2=http://127.0.0.1:$(cat "$TMP/port2")
+check "--allow-host Dash.Example.: Host dash.example answered, rebound.example 403" \
+  [ "$(host_code "dash.example:$(cat "$TMP/port2")" "$URL2") $(host_code rebound.example "$URL2")" = "200 403" ]
+kill "$SERVE2_PID"; wait "$SERVE2_PID" 2>/dev/null || true
 # A live panel as Server-Sent Events: its first event within a refresh, and
 # the stream in the serve's own metrics; an unknown panel is 404.
 curl -sN --max-time 3 "$URL/events?panel=%2Fpanel%2Fjob%3Fid%3D$JOB" >"$TMP/events.txt" || true

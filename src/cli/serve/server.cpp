@@ -20,6 +20,7 @@
 #include "cache.hpp"
 #include "db.hpp"
 #include "events.hpp"
+#include "host_check.hpp"
 #include "html.hpp"
 #include "metrics.hpp"
 #include "overview.hpp"
@@ -131,11 +132,18 @@ bool is_action_path(const std::string& path) {
   return true;
 }
 
-void routes(httplib::Server& svr, App& app) {
-  // A known path asked with a method it does not serve: 405 and the methods
+void routes(httplib::Server& svr, App& app, const HostPolicy& hosts) {
+  // A request addressed to a name this server does not answer to (DNS
+  // rebinding, serve/host_check.hpp): 403, nothing read or written. Then a
+  // known path asked with a method it does not serve: 405 and the methods
   // it does (Allow), before the body is read; an unknown path is 404 whatever
   // the method (cpp-httplib itself answers a body-less POST with 400).
-  svr.set_pre_routing_handler([&app](const httplib::Request& req, httplib::Response& res) {
+  svr.set_pre_routing_handler([&app, &hosts](const httplib::Request& req, httplib::Response& res) {
+    if (!host_allowed(hosts, req.get_header_value("Host"))) {
+      res.status = 403;
+      res.set_content("host not allowed: start serve with --allow-host NAME to answer to NAME\n", "text/plain");
+      return httplib::Server::HandlerResponse::Handled;
+    }
     const bool read = req.method == "GET" || req.method == "HEAD";
     const char* allow = app.get_paths.count(req.path) ? "GET, HEAD" : is_action_path(req.path) ? "POST" : nullptr;
     if (allow && (allow[0] == 'G' ? read : req.method == "POST"))
@@ -335,7 +343,8 @@ int serve(const ServeOptions& opts, client::ClientOptions client_options) {
   svr.set_read_timeout(5, 0);
   svr.set_write_timeout(5, 0);
   svr.set_payload_max_length(64 * 1024);
-  routes(svr, app);
+  const HostPolicy hosts = host_policy(host, opts.allow_hosts);
+  routes(svr, app, hosts);
   // cpp-httplib (Debian's build) listens with a backlog of 5: a burst of
   // polls (a new connection each) overflowed it and waited for the
   // client's SYN retry, 1 s. The listening socket is kept here and listened

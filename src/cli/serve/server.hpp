@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "workflow/client.hpp"
 
@@ -20,6 +21,7 @@ struct ServeOptions {
   int max_streams = 256;                  // open live-panel event streams at most (then 503: pages poll)
   int heartbeat_ms = 5000;                // a comment on an idle event stream this often
   std::string port_file;                  // write the bound port here once listening
+  std::vector<std::string> allow_hosts;   // Host names answered besides IP literals and localhost
 };
 
 // Serves until a signal; returns the process exit code.
