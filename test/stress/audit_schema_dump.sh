@@ -10,18 +10,9 @@
 # DROP SCHEMA app CASCADE, the triggers take their dropped tables' registry
 # rows back and the history continues. Needs the test cluster (scripts/test).
 set -euo pipefail
-: "${PGHOST:?no server: run via scripts/test}" "${PGPORT:?no server}"
-SRC=wf_schema_dump_src DST=wf_schema_dump_dst
-DUMP=$(mktemp /tmp/wf_schema_dump.XXXXXX)
-cleanup() {
-  rm -f "$DUMP"
-  psql -qX -d postgres -c "DROP DATABASE IF EXISTS $SRC" -c "DROP DATABASE IF EXISTS $DST" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-cleanup
-fail() { echo "FAIL: $*"; exit 1; }
-q() { psql -qXAt -d "$1" -v ON_ERROR_STOP=1 -c "$2"; }
-psql -qX -d postgres -v ON_ERROR_STOP=1 -c "CREATE DATABASE $SRC" -c "CREATE DATABASE $DST"
+cd "$(dirname "$0")/../.."
+source scripts/lib/dump_pair.sh   # SRC, DST, DUMP, fail, q; removed on exit
+dump_pair wf_schema_dump
 psql -qX -d $SRC -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
 CREATE EXTENSION workflow;
 CREATE SCHEMA app;
