@@ -15,12 +15,7 @@ trap '[ -n "$EXPORT_PID" ] && kill "$EXPORT_PID" 2>/dev/null; cluster_stop; rm -
 cluster_start >/dev/null || { echo "FAIL: cluster did not start"; exit 1; }
 psql -qX -c "CREATE EXTENSION workflow" -c "CREATE TABLE killed (at timestamptz)" || exit 1
 
-CLI=build/workflow
-[ -x "$CLI" ] || { echo "FAIL: $CLI not built"; exit 1; }
-fail=0
-ok()  { echo "ok   $*"; }
-bad() { echo "FAIL $*"; fail=1; }
-sql() { psql -qXAt -c "$1"; }
+source scripts/lib/cli_checks.sh   # CLI, fail, ok, bad, sql
 
 # 1. 4,000 rows of ~110 bytes; the 2,000th sleeps until the table `killed`
 #    has a row, so the rows before it are streamed and written first. The

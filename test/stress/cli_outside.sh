@@ -12,12 +12,7 @@ trap 'cluster_stop; rm -rf "$WORK"' EXIT
 cluster_start >/dev/null || { echo "FAIL: cluster did not start"; exit 1; }
 psql -qX -c "CREATE EXTENSION workflow" || exit 1
 
-CLI=build/workflow
-[ -x "$CLI" ] || { echo "FAIL: $CLI not built"; exit 1; }
-fail=0
-ok()  { echo "ok   $*"; }
-bad() { echo "FAIL $*"; fail=1; }
-sql() { psql -qXAt -c "$1"; }
+source scripts/lib/cli_checks.sh   # CLI, fail, ok, bad, sql
 
 # 1. README "Exit status: ... 2 any error, printed on stderr ... (a bad argument ...)".
 #    Argument errors exit with CLI11's own codes (105, 106, 109 ...).
