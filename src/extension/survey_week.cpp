@@ -18,6 +18,9 @@ extern "C" {
 #include "utils/date.h"
 #include "utils/datetime.h"
 #include "utils/timestamp.h"
+#if PG_VERSION_NUM >= 160000
+#include "varatt.h"  // VARSIZE_ANY_EXHDR (postgres.h had it before 16)
+#endif
 }
 
 namespace {
