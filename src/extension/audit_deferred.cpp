@@ -13,7 +13,8 @@ namespace {
 
 struct DeferredEntry {
   LogTable table;
-  Datum key, old_values, new_row;  // jsonb
+  core::audit::Operation op;
+  Datum key, old_values, new_row;  // jsonb; new_row is 0 for a DELETE
 };
 
 DeferredLevel* current = nullptr;  // the innermost statement being finished
@@ -26,21 +27,42 @@ void deferred_enter(DeferredLevel* level, MemoryContext context) {
   level->outer = current;
   level->context = context;
   level->entries = NIL;
+  level->cascaded = false;
   current = level;
+}
+
+void deferred_note_cascade() {
+  if (current != nullptr) current->cascaded = true;
 }
 
 void deferred_leave(DeferredLevel* level) { current = level->outer; }
 
-bool defer_new_key_entry(const RelationInfo* info, Datum key, Datum old_values, Datum new_row) {
-  if (current == nullptr) return false;
+namespace {
+
+void keep(const RelationInfo* info, core::audit::Operation op, Datum key, Datum old_values,
+          Datum new_row) {
   MemoryContext old = MemoryContextSwitchTo(current->context);
   auto* e = static_cast<DeferredEntry*>(palloc(sizeof(DeferredEntry)));
   e->table = {info->table_id, copy_varlena(info->schema_name), copy_varlena(info->table_name)};
+  e->op = op;
   e->key = copy_varlena(key);
   e->old_values = copy_varlena(old_values);
-  e->new_row = copy_varlena(new_row);
+  e->new_row = new_row == 0 ? 0 : copy_varlena(new_row);
   current->entries = lappend(current->entries, e);
   MemoryContextSwitchTo(old);
+}
+
+}  // namespace
+
+bool defer_new_key_entry(const RelationInfo* info, Datum key, Datum old_values, Datum new_row) {
+  if (current == nullptr) return false;
+  keep(info, core::audit::Operation::update, key, old_values, new_row);
+  return true;
+}
+
+bool defer_cascaded_delete(const RelationInfo* info, Datum key, Datum old_row) {
+  if (current == nullptr || !current->cascaded) return false;
+  keep(info, core::audit::Operation::remove, key, old_row, 0);
   return true;
 }
 
@@ -53,8 +75,8 @@ void deferred_write(DeferredLevel* level) {
   ListCell* cell;
   foreach (cell, entries) {
     const auto* e = static_cast<const DeferredEntry*>(lfirst(cell));
-    writer_add(&writer, e->table, core::audit::Operation::update, e->key, false, e->old_values, false,
-               e->new_row, false);
+    writer_add(&writer, e->table, e->op, e->key, false, e->old_values, false, e->new_row,
+               e->new_row == 0);
   }
   writer_close(&writer);
 }

@@ -22,7 +22,17 @@ struct DeferredLevel {
   DeferredLevel* outer;
   MemoryContext context;
   List* entries;
+  // A query that skips triggers (a foreign key's ON DELETE / ON UPDATE
+  // action) ran while this statement fired its triggers: PostgreSQL adds
+  // its rows to one transition table per table and operation at this level,
+  // whose AFTER STATEMENT triggers fire once, at the end, in the order the
+  // operations were last queued, so a row a cascade SET NULL updated and
+  // another cascade deleted can reach the log as DELETE, then UPDATE.
+  bool cascaded;
 };
+
+// A statement that skips triggers finishes inside the current level.
+void deferred_note_cascade();
 
 // Around a statement's ExecutorFinish (the hook): enter before the standard
 // finish, write after it, leave in any case (also when an error unwinds).
@@ -35,5 +45,12 @@ void deferred_leave(DeferredLevel* level);
 // statement is being finished (COPY, logical replication apply): the caller
 // writes it at once.
 bool defer_new_key_entry(const RelationInfo* info, Datum key, Datum old_values, Datum new_row);
+
+// Keeps a statement-level DELETE's entry (key, whole old row) for the end of
+// the statement being finished when foreign-key actions ran in it
+// (DeferredLevel::cascaded): such actions only UPDATE and DELETE, and a
+// deleted row is never updated again, so every DELETE belongs after the
+// cascaded UPDATEs. false when it is to be written at once.
+bool defer_cascaded_delete(const RelationInfo* info, Datum key, Datum old_row);
 
 }  // namespace workflow::audit

@@ -62,6 +62,11 @@ bool has_statement_audit_trigger(ResultRelInfo* rri, CmdType operation) {
 void finish(QueryDesc* query) {
   PlanState* top = query->planstate;
   EState* estate = query->estate;
+  // A foreign key's action (SPI without its own trigger firing): its AFTER
+  // STATEMENT events join those of the statement firing it (audit_deferred.hpp).
+  if (estate != nullptr && (estate->es_top_eflags & EXEC_FLAG_SKIP_TRIGGERS) &&
+      query->operation != CMD_SELECT)
+    deferred_note_cascade();
   if (top != nullptr && IsA(top, ModifyTableState) && estate != nullptr &&
       !(estate->es_top_eflags & (EXEC_FLAG_SKIP_TRIGGERS | EXEC_FLAG_EXPLAIN_ONLY))) {
     ModifyTableState* node = reinterpret_cast<ModifyTableState*>(top);

@@ -84,8 +84,10 @@ bool key_has_live_history(const LogWriter* w, const RelationInfo* info, Datum ke
   return live;
 }
 
+// A statement-level DELETE waits for the end of the statement when foreign
+// key actions ran in it (defer_cascaded_delete).
 void log_whole_row(LogWriter* w, const RelationInfo* info, Operation op, const Datum* values,
-                   const bool* isnull) {
+                   const bool* isnull, bool statement_level = false) {
   MemoryContext old = MemoryContextSwitchTo(w->batch_context);
   Datum key = row_object(info, values, isnull, Pick::key);
   if (op == Operation::insert && info->restore_pending && key_has_live_history(w, info, key)) {
@@ -95,7 +97,7 @@ void log_whole_row(LogWriter* w, const RelationInfo* info, Operation op, const D
   Datum row = row_object(info, values, isnull, Pick::all_logged);
   if (op == Operation::insert)
     writer_add(w, info, op, key, false, 0, true, row, false);
-  else
+  else if (!(statement_level && defer_cascaded_delete(info, key, row)))
     writer_add(w, info, op, key, false, row, false, 0, true);
   MemoryContextSwitchTo(old);
 }
@@ -195,7 +197,7 @@ bool log_transition_tables(LogWriter* w, const RelationInfo* info, Operation op,
     } else if (have_new) {
       log_whole_row(w, info, op, new_slot->tts_values, new_slot->tts_isnull);
     } else {
-      log_whole_row(w, info, op, old_slot->tts_values, old_slot->tts_isnull);
+      log_whole_row(w, info, op, old_slot->tts_values, old_slot->tts_isnull, true);
     }
   }
   if (old_table) tuplestore_select_read_pointer(old_table, 0);
