@@ -84,6 +84,12 @@ BEGIN
                          WHERE t.relid = target AND t.audited
                            AND t.statement_level = enable_audit.statement_level
                            AND t.exclude_columns = enable_audit.exclude_columns));
+  -- A temporary table's history would be filed under pg_temp_N, where a later
+  -- session's temporary table of the same name would continue it (and read it).
+  IF rel.relpersistence = 't' THEN
+    RAISE EXCEPTION 'workflow.enable_audit: % is a temporary table', target
+      USING ERRCODE = '0A000', HINT = 'Audit a permanent table; a temporary one ends with its session.';
+  END IF;
   IF rel.relispartition THEN
     RAISE EXCEPTION 'workflow.enable_audit: % is a partition', target
       USING ERRCODE = '22023', HINT = 'Audit the partitioned table: its partitions are audited with it.';
@@ -170,7 +176,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION workflow.enable_audit(regclass, text[], boolean) IS
-  'Attaches the native audit triggers to a table with a primary key (and to its partitions) and registers it in workflow.audit_tables; exclude_columns never appear in the log, also after a rename. statement_level => false uses a row-level trigger instead of transition tables. Calling it again replaces the settings. SECURITY DEFINER: the session user must own the table; EXECUTE (the right to audit) is granted to workflow_admin, not PUBLIC.';
+  'Attaches the native audit triggers to a permanent table with a primary key (and to its partitions; 0A000 for a temporary table) and registers it in workflow.audit_tables; exclude_columns never appear in the log, also after a rename. statement_level => false uses a row-level trigger instead of transition tables. Calling it again replaces the settings. SECURITY DEFINER: the session user must own the table; EXECUTE (the right to audit) is granted to workflow_admin, not PUBLIC.';
 
 CREATE OR REPLACE FUNCTION workflow.disable_audit(target regclass)
 RETURNS void

@@ -1,6 +1,6 @@
 -- Audit history API: every function exists, is commented, and behaves.
 BEGIN;
-SELECT plan(34);
+SELECT plan(35);
 
 SELECT has_function('workflow', 'enable_audit', ARRAY['regclass', 'text[]', 'boolean']);
 SELECT has_function('workflow', 'disable_audit', ARRAY['regclass']);
@@ -62,6 +62,9 @@ SELECT is(workflow.row_as_of('public.audit_tap', '{"id": 1}', '-infinity'), NULL
 SELECT throws_ok($$ SELECT workflow.enable_audit(NULL) $$, '22004');
 SELECT throws_ok($$ SELECT workflow.enable_audit('pg_class') $$, '42501', NULL, 'system catalogs cannot be audited');
 SELECT throws_ok($$ SELECT workflow.enable_audit('public.audit_tap', '{missing}') $$, '42703');
+CREATE TEMPORARY TABLE audit_tap_temp (id int PRIMARY KEY);
+SELECT throws_ok($$ SELECT workflow.enable_audit('audit_tap_temp') $$, '0A000', NULL,
+                 'a temporary table is not audited (its pg_temp_N history would pass to another session)');
 CREATE ROLE audit_tap_stranger;
 GRANT USAGE ON SCHEMA workflow TO audit_tap_stranger;
 -- (the right to audit, without ownership; the session user is the caller)
