@@ -9,7 +9,8 @@ Checks what goes stale silently when code moves on:
      line's comment names) is an option `workflow SUBCOMMAND --help` prints;
      every other `--flag` in the README is some subcommand's, or belongs to a
      tool in OTHER_FLAGS whose file names it;
-  3. every subcommand `workflow --help` lists appears in a ```sh block;
+  3. every subcommand `workflow --help` lists appears in a ```sh block, and
+     every option its --help prints is named in the README;
   4. on bookworm, every package `scripts/install-deps --list` prints is in the
      Dependencies table ("installs exactly these");
   5. every path of the repository the README names (`src/...`, `test/...`,
@@ -98,7 +99,11 @@ def help_flags(args):
             flags.add(m.group(2))
             if m.group(1):
                 flags.add(m.group(1)[:-1])
+            if m.group(2) != '--help':
+                options.append((args, m.group(2), m.group(1) and m.group(1)[:-1]))
     return out.stdout, flags
+
+options = []   # (subcommand args, long, short or None) of every option --help prints
 
 top, global_flags = help_flags([])
 subs = re.findall(r'^  ([a-z][\w-]*)  ', top.split('Subcommands:')[1], re.M)
@@ -175,6 +180,12 @@ for i, l in [(i, l) for i, l in prose] + [(i, l) for i, _, l in code]:
         for path in OTHER_FLAGS.get(f, []):
             if f not in open(path, encoding='utf-8').read():
                 problem(i, '%s: %s does not mention it' % (f, path))
+
+# Every option is documented: named (long or short form) somewhere in the README.
+for args, long, short in options:
+    if not re.search(r'(?<![\w-])(%s)(?![\w-])' % '|'.join(re.escape(f) for f in (long, short) if f), text):
+        problem(0, 'workflow %s%s (--help) is named nowhere in the README'
+                % (' '.join(args) + ' ' if args else '', long))
 
 for s in subs:
     if s not in mentioned:
