@@ -31,7 +31,8 @@ void add_export(CLI::App& app, Global& g) {
                                 "that writes fails with SQLSTATE 25006)");
   table->excludes(query);
   cmd->add_option("--format", a->format, "csv or json (one object per line)")
-      ->check(CLI::IsMember({"csv", "json"}));
+      ->check(CLI::IsMember({"csv", "json"}))
+      ->capture_default_str();
   cmd->add_option("-o,--output", a->output, "file (default stdout)");
   cmd->callback([&g, a] {
     client::Client c(g.options());

@@ -9,7 +9,7 @@ namespace workflow::cli {
 void add_health(CLI::App& app, Global& g) {
   auto* cmd = app.add_subcommand("health", "check server, extension and its self-check");
   auto wait_ms = std::make_shared<int>(5000);
-  cmd->add_option("--wait-ms", *wait_ms, "wait this long for a starting server");
+  cmd->add_option("--wait-ms", *wait_ms, "wait this long for a starting server")->capture_default_str();
   cmd->callback([&g, wait_ms] {
     auto opts = g.options();
     client::wait_until_ready(opts.pool.settings, std::chrono::milliseconds(*wait_ms));

@@ -91,11 +91,15 @@ void add_submit(CLI::App& app, Global& g) {
     double handover_lease_s = 0;
   };
   auto a = std::make_shared<Args>();
-  cmd->add_option("--type", a->job_type, "job type");
+  cmd->add_option("--type", a->job_type, "job type")->capture_default_str();
   cmd->add_option("--tasks", a->tasks,
-                  "tasks per stage, comma separated (e.g. 20000,10000,5000 = 3 stages)");
-  cmd->add_option("--task-type", a->task_type, "task type: noop, sleep, fail-once");
-  cmd->add_option("--params", a->params, "job parameters (JSON object)");
+                  "tasks per stage, comma separated (e.g. 20000,10000,5000 = 3 stages)")
+      ->capture_default_str();
+  cmd->add_option("--task-type", a->task_type,
+                  "type of every stage's tasks (built-in handlers: noop, sleep, fail-once; "
+                  "any other type needs `worker --exec`)")
+      ->capture_default_str();
+  cmd->add_option("--params", a->params, "job parameters (JSON object)")->capture_default_str();
   cmd->add_option("--id", a->id, "job id (default: generated)");
   cmd->add_option("--handover-lease", a->handover_lease_s,
                   "seconds a stage's completer may take to advance the job before a worker takes "

@@ -23,7 +23,7 @@ void add_watch(CLI::App& app, Global& g) {
   auto job_id = std::make_shared<std::string>();
   auto interval_ms = std::make_shared<int>(250);
   cmd->add_option("job", *job_id, "job id")->required();
-  cmd->add_option("--interval-ms", *interval_ms, "refresh interval")->check(CLI::Range(20, 60000));
+  cmd->add_option("--interval-ms", *interval_ms, "refresh interval")->check(CLI::Range(20, 60000))->capture_default_str();
   cmd->callback([&g, job_id, interval_ms] {
     client::Client c(g.options());
     const bool tty = isatty(STDOUT_FILENO);

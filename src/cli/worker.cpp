@@ -85,9 +85,9 @@ void add_worker(CLI::App& app, Global& g) {
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("--name", a->name, "worker name prefix (default host:pid)");
-  cmd->add_option("-c,--concurrency", a->concurrency, "worker loops (threads)")->check(CLI::Range(1, 256));
-  cmd->add_option("-b,--batch", a->batch, "tasks claimed per round trip")->check(CLI::Range(1, 10000));
-  cmd->add_option("--lease", a->lease_s, "task lease in seconds")->check(CLI::Range(1, 86400));
+  cmd->add_option("-c,--concurrency", a->concurrency, "worker loops (threads)")->check(CLI::Range(1, 256))->capture_default_str();
+  cmd->add_option("-b,--batch", a->batch, "tasks claimed per round trip")->check(CLI::Range(1, 10000))->capture_default_str();
+  cmd->add_option("--lease", a->lease_s, "task lease in seconds")->check(CLI::Range(1, 86400))->capture_default_str();
   cmd->add_option("--types", a->types,
                   "only these task types (default: noop, sleep, fail-once, the built-in handlers; "
                   "with --exec: any type)")
@@ -106,7 +106,8 @@ void add_worker(CLI::App& app, Global& g) {
   cmd->add_option("--exec-timeout", a->exec_timeout_s,
                   "seconds a --exec command may run before it is killed and the task fails "
                   "(retried with backoff)")
-      ->check(CLI::Range(0.001, 86400.0));
+      ->check(CLI::Range(0.001, 86400.0))
+      ->capture_default_str();
   cmd->callback([&g, a] {
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
