@@ -164,6 +164,9 @@ REVOKE EXECUTE ON FUNCTION workflow._engine_requeue_dead(workflow.tasks) FROM PU
 
 -- A failed job runs again: the tasks its failure cancelled are queued, the
 -- stages it left by ending are back in reach of hand-overs. Caller holds the job row.
+-- A cancelled task keeps the run_after it had (the job's or add_tasks' run_at,
+-- a retry's backoff): it is not claimed before that time (1.8; before, it was
+-- queued due at once).
 CREATE OR REPLACE FUNCTION workflow._engine_revive_job(job_id_param text)
 RETURNS void
 LANGUAGE plpgsql
@@ -179,14 +182,16 @@ BEGIN
     RETURN;
   END IF;
   UPDATE workflow.tasks x
-     SET status = 'queued', run_after = now(), lease_expires_at = NULL, deadline_at = NULL, updated_at = now()
+     SET status = 'queued', run_after = greatest(x.run_after, now()), lease_expires_at = NULL, deadline_at = NULL,
+         updated_at = now()
    WHERE x.job_id = job_id_param AND x.status = 'cancelled';
   UPDATE workflow.stages s SET left_at = NULL, handover_by = NULL, handover_expires_at = now()
    WHERE s.job_id = job_id_param AND s.stage >= at_stage AND s.completed_at IS NOT NULL;
 END;
 $$;
 COMMENT ON FUNCTION workflow._engine_revive_job(text) IS
-  'Internal (retry_task, retry_job): a failed job back to running, the tasks its failure cancelled queued again.';
+  'Internal (retry_task, retry_job): a failed job back to running, the tasks its failure cancelled queued again '
+  '(not claimed before the run_after they had: run_at, retry backoff).';
 REVOKE EXECUTE ON FUNCTION workflow._engine_revive_job(text) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION workflow.retry_task(task_id text, job_id text)
@@ -227,7 +232,7 @@ $$;
 COMMENT ON FUNCTION workflow.retry_task(text, text) IS
   'Queues a dead (failed) task again, its retries reset, and returns true; false (nothing written) when the task is '
   'not dead. When it is the task that failed its job, the job runs again (status running, the tasks its failure '
-  'cancelled queued again). A tolerated dead task gives its unit back to its stage (55000 when the stage completed '
+  'cancelled queued again, each not before the run_after it had: run_at, retry backoff). A tolerated dead task gives its unit back to its stage (55000 when the stage completed '
   'with it). 55000 for a cancelled job; P0002 unknown job or task; 42501 unless the session user owns the job or is '
   'a member of workflow_admin.';
 
@@ -277,7 +282,7 @@ $$;
 COMMENT ON FUNCTION workflow.retry_job(text) IS
   'Re-runs a job''s dead work: every dead task is queued again (retries reset; tolerated ones of stages that '
   'completed with them stay), and a failed job runs again (status running, the tasks its failure cancelled queued '
-  'again). true when anything changed; false for a job with nothing dead (running, pending, completed). 55000 for a '
+  'again, each not before the run_after it had). true when anything changed; false for a job with nothing dead (running, pending, completed). 55000 for a '
   'cancelled job; P0002 unknown job; 42501 unless the session user owns the job or is a member of workflow_admin.';
 
 REVOKE EXECUTE ON FUNCTION

@@ -2,7 +2,7 @@
 -- types, used by a dashboard), a stage that tolerates dead tasks, retry_task
 -- and retry_job, their hostile input and other owners' jobs (42501).
 BEGIN;
-SELECT plan(45);
+SELECT plan(51);
 
 -- The contract: these columns, in this order, with these types.
 SELECT is((SELECT array_agg(a.attname::text || ' ' || format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum)
@@ -84,6 +84,31 @@ SELECT throws_ok($$SELECT workflow.retry_task('dead-4:1:1', 'dead-4')$$, '55000'
                  $$task 'dead-4:1:1' cannot run again: its stage 1 completed with it tolerated as dead$$,
                  'a tolerated task of a complete stage stays dead');
 SELECT ok((SELECT bool_and(ok) FROM workflow.check_invariants('dead-4')), 'invariants hold');
+
+-- A revived job's cancelled tasks keep their run_after: a task added with
+-- run_at and one waiting out a retry's backoff are not claimed early.
+SELECT workflow.create_job('dead', '{}', 1, 'dead-6');
+SELECT workflow.add_tasks('dead-6', 1, 'tap.dead6', ARRAY['{}']::jsonb[], seal => false, max_retries => 0);
+SELECT workflow.add_tasks('dead-6', 1, 'tap.dead6', ARRAY['{}']::jsonb[], seal => false, first_index => 1);
+SELECT workflow.add_tasks('dead-6', 1, 'tap.dead6', ARRAY['{}']::jsonb[], first_index => 2,
+                          run_at => now() + interval '1 hour');
+SELECT count(*) FROM workflow.claim_tasks('w', 3, ARRAY['tap.dead6']);
+SELECT * FROM workflow.fail_task('dead-6:1:1', 'dead-6', 'later', backoff_base => '1 hour', backoff_cap => '1 hour',
+                                 worker => 'w');
+SELECT * FROM workflow.fail_task('dead-6:1:0', 'dead-6', 'dies', worker => 'w');
+SELECT is((SELECT string_agg(status, ',' ORDER BY id) FROM workflow.tasks WHERE job_id = 'dead-6'),
+          'failed,cancelled,cancelled', 'the job failed, its waiting tasks cancelled');
+SELECT is(workflow.retry_task('dead-6:1:0', 'dead-6'), true, 'retry_task revives the job');
+SELECT is((SELECT string_agg(id || ':' || status || ':' || (run_after > now() + interval '29 minutes'), ',' ORDER BY id)
+             FROM workflow.tasks WHERE job_id = 'dead-6'),
+          'dead-6:1:0:queued:false,dead-6:1:1:queued:true,dead-6:1:2:queued:true',
+          'the backoff and the run_at of the cancelled tasks are kept');
+SELECT is((SELECT array_agg(id) FROM workflow.claim_tasks('w2', 3, ARRAY['tap.dead6'])), ARRAY['dead-6:1:0'],
+          'only the retried task is claimed, not those waiting for later');
+SELECT * FROM workflow.fail_task('dead-6:1:0', 'dead-6', 'dies again', worker => 'w2');
+SELECT is(workflow.retry_job('dead-6'), true, 'retry_job revives it too');
+SELECT is((SELECT array_agg(id) FROM workflow.claim_tasks('w3', 3, ARRAY['tap.dead6'])), ARRAY['dead-6:1:0'],
+          'and keeps the waiting tasks waiting');
 
 -- Hostile input and other owners' jobs.
 SELECT throws_ok($$SELECT workflow.tolerate_dead_tasks('dead-3', 1, -1)$$, '22023', NULL, 'negative tolerance');
