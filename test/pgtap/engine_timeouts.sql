@@ -4,7 +4,7 @@
 -- that held it is fenced out. now() is fixed inside the transaction: the
 -- deadline passing is written into deadline_at.
 BEGIN;
-SELECT plan(16);
+SELECT plan(19);
 
 SELECT workflow.create_job('tmo', '{}', 1, 'tmo-1');
 SELECT workflow.add_tasks('tmo-1', 1, 'tap.tmo', array_fill('{}'::jsonb, ARRAY[2]), max_retries => 1,
@@ -26,6 +26,14 @@ SELECT is((SELECT status || ':' || retry_count || ':' || (run_after > now()) || 
 SELECT throws_ok($$SELECT * FROM workflow.complete_task_and_check_stage('tmo-1:1:0', 'tmo-1', 1, NULL, worker => 'w')$$,
                  '55000', NULL, 'the hung worker''s late complete is refused');
 SELECT is(workflow.expire_timed_out_tasks(), 0, 'nothing more to expire');
+
+-- Task 1's deadline passes too, but nobody fails the attempt before its worker
+-- completes it: the heartbeat says stop, the complete still counts, once.
+UPDATE workflow.tasks SET deadline_at = now() - interval '1 second' WHERE id = 'tmo-1:1:1';
+SELECT is(workflow.heartbeat_task('tmo-1:1:1', 'tmo-1', 'w', '1 hour'), false, 'past the deadline: stop');
+SELECT is((SELECT stage_complete FROM workflow.complete_task_and_check_stage('tmo-1:1:1', 'tmo-1', 1, NULL, worker => 'w')),
+          false, 'a complete before the attempt was failed counts');
+SELECT is(workflow.expire_timed_out_tasks(), 0, 'and a completed task is not timed out after it');
 
 -- Its last attempt times out: dead, the job fails. claim_tasks expires it itself.
 UPDATE workflow.tasks SET run_after = now() - interval '1 second' WHERE id = 'tmo-1:1:0';

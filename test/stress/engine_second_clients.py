@@ -22,6 +22,8 @@ Scenarios (each counts outcomes and checks a README promise; a broken promise is
                            the next stage by a worker while the current completes.
   timeouts_schedule        timeout expiry fences the hung worker; run_at; priority order.
   limits                   set_task_type_limit under 6 claimers (claim_tasks, claim_tasks_for_workers).
+  controls_live            pause_task_type / pause_job / resume while 6 claimers run; set_task_type_limit
+                           changed 14 times (lowered, raised, removed, 0) while they run.
   purge_active             purge_jobs in a loop while jobs run, complete and get cancelled.
   kill_after_complete      pg_terminate_backend of the completer right after its complete committed
                            (direct connections only).
@@ -714,6 +716,169 @@ def limits(env, n=150, limit=2):
     after_scenario(env, scn, [j])
 
 
+# ---------------------------------------------------------------- controls while claims run
+def controls_live(env, n=1500):
+    """pause_task_type / pause_job and set_task_type_limit changed while 6 claimers run
+    (claim_tasks and claim_tasks_for_workers, batches of 1..5). README: a claim that starts after
+    a pause returns takes none of the paused type's or job's tasks (one in flight then may); a
+    limit binds every claim that starts after it is set: such a claim that takes tasks of the
+    type leaves at most the limit claimed (counted in the claim's own transaction, whose lock on
+    the type's settings row is held to commit)."""
+    scn = 'controls_live'
+    adm, prod = env.conn('rv_oncall'), env.conn('rv_producer')
+    ta, tb = 'rv-%s.pa' % env.tag, 'rv-%s.pb' % env.tag
+    j1, j2 = env.job('pause1'), env.job('pause2')
+    for j, typ in ((j1, ta), (j2, tb)):
+        prod.execute("SELECT workflow.create_job('rv', '{}', 1, %s)", (j,))
+        prod.execute("SELECT workflow.add_tasks(%s, 1, %s, array_fill('{}'::jsonb, ARRAY[%s]))", (j, typ, n))
+    lock = threading.Lock()
+    marks = {}          # what -> monotonic time the control call returned
+    seen = {'after': 0, 'inflight': 0, 'resumed_a': 0, 'resumed_j': 0}
+    bad = []
+    stop = threading.Event()
+
+    def claimer(k, types, job_of_interest):
+        c = env.conn('rv_worker1' if k % 2 else 'rv_worker2')
+        rnd = random.Random(k)
+        while not stop.is_set():
+            t0 = time.monotonic()
+            if rnd.random() < 0.4:
+                rows = c.execute("SELECT id, task_type, job_id, claimed_by FROM workflow.claim_tasks_for_workers(%s, %s)",
+                                 (['cl-%d-%d' % (k, i) for i in range(rnd.randint(1, 4))], types)).fetchall()
+            else:
+                rows = c.execute("SELECT id, task_type, job_id, claimed_by FROM workflow.claim_tasks(%s, %s, %s)",
+                                 ('cl-%d' % k, rnd.randint(1, 5), types)).fetchall()
+            with lock:
+                for tid, typ, jj, by in rows:
+                    for what, hit in (('type', typ == ta), ('job', jj == job_of_interest)):
+                        if not hit or what not in marks:
+                            continue
+                        if 'resumed' in marks and t0 > marks['resumed']:
+                            seen['resumed_a' if what == 'type' else 'resumed_j'] += 1
+                        elif t0 <= marks[what]:
+                            seen['inflight'] += 1
+                        elif 'resuming' not in marks or t0 < marks['resuming']:
+                            seen['after'] += 1
+                            bad.append((what, tid))
+            for tid, typ, jj, by in rows:
+                c.execute("SELECT * FROM workflow.complete_task_and_check_stage(%s, %s, 1, '{}', count_remaining => false, worker => %s)",
+                          (tid, jj, by))
+            time.sleep(0.002)
+
+    ths = [threading.Thread(target=claimer, args=(k, [ta, tb], j2)) for k in range(6)]
+    for t in ths:
+        t.start()
+    time.sleep(0.3)
+    adm.execute("SELECT workflow.pause_task_type(%s)", (ta,))
+    with lock:
+        marks['type'] = time.monotonic()
+    time.sleep(0.3)
+    prod.execute("SELECT workflow.pause_job(%s)", (j2,))
+    with lock:
+        marks['job'] = time.monotonic()
+    time.sleep(0.4)
+    with lock:
+        marks['resuming'] = time.monotonic()
+    adm.execute("SELECT workflow.resume_task_type(%s)", (ta,))
+    prod.execute("SELECT workflow.resume_job(%s)", (j2,))
+    with lock:
+        marks['resumed'] = time.monotonic()
+    time.sleep(0.3)
+    stop.set()
+    for t in ths:
+        t.join()
+    note(scn, 'pause: claimed by calls started after the pause returned %d, by calls in flight %d; '
+         'after resume %d' % (seen['after'], seen['inflight'], seen['resumed_a'] + seen['resumed_j']))
+    if bad:
+        fail(scn, 'README: paused, yet claimed by a claim that started after the pause returned: %s' % bad[:5])
+    w = env.conn('rv_worker1')
+    for typ, what in ((ta, 'resume_task_type'), (tb, 'resume_job')):
+        got = w.execute("SELECT id, job_id FROM workflow.claim_tasks('cl-probe', 1, ARRAY[%s])", (typ,)).fetchall()
+        if not got:
+            fail(scn, 'nothing of %s claimable after %s' % (typ, what))
+        for tid, jj in got:
+            w.execute("SELECT * FROM workflow.complete_task_and_check_stage(%s, %s, 1, '{}', worker => 'cl-probe')", (tid, jj))
+    for j in (j1, j2):
+        prod.execute("SELECT workflow.cancel_job(%s)", (j,))
+
+    # Limits changed while claims run.
+    tl = 'rv-%s.lz' % env.tag
+    j3 = env.job('limlive')
+    prod.execute("SELECT workflow.create_job('rv', '{}', 1, %s)", (j3,))
+    prod.execute("SELECT workflow.add_tasks(%s, 1, %s, array_fill('{}'::jsonb, ARRAY[%s]), seal => false)", (j3, tl, 4 * n))
+    prod.execute("SELECT workflow.add_tasks(%s, 1, 'rv.lzfree', array_fill('{}'::jsonb, ARRAY[%s]), first_index => %s, priority => 1)",
+                 (j3, 4 * n, 4 * n))
+    phase = ['changing', 0.0]
+    over = []
+    stats = {'claims': 0, 'took': 0, 'errors': {}}
+    stop.clear()
+
+    def limited(k):
+        c = env.conn('rv_worker1' if k % 2 else 'rv_worker2', autocommit=False)
+        rnd = random.Random(100 + k)
+        held = []
+        while not stop.is_set():
+            with lock:
+                before = tuple(phase)
+            try:
+                if rnd.random() < 0.4:
+                    rows = c.execute("SELECT id, task_type, claimed_by FROM workflow.claim_tasks_for_workers(%s, ARRAY[%s, 'rv.lzfree'])",
+                                     (['lz-%d-%d' % (k, i) for i in range(rnd.randint(1, 4))], tl)).fetchall()
+                else:
+                    rows = c.execute("SELECT id, task_type, claimed_by FROM workflow.claim_tasks(%s, %s, ARRAY[%s])",
+                                     ('lz-%d' % k, rnd.randint(1, 6), tl)).fetchall()
+                now_claimed = c.execute("SELECT count(*) FROM workflow.tasks WHERE task_type = %s AND status = 'claimed'",
+                                        (tl,)).fetchone()[0]
+                c.commit()
+            except psycopg.Error as e:
+                c.rollback()
+                with lock:
+                    stats['errors'][sqlstate(e)] = stats['errors'].get(sqlstate(e), 0) + 1
+                continue
+            took = sum(1 for r in rows if r[1] == tl)
+            with lock:
+                stats['claims'] += 1
+                stats['took'] += took
+                lim = before[0]
+                if before == tuple(phase) and lim not in ('changing', None) and took and now_claimed > lim:
+                    over.append((lim, took, now_claimed))
+            held += rows
+            rnd.shuffle(held)
+            keep = held[:rnd.randint(0, 3)]
+            for tid, typ, by in held[len(keep):]:
+                c.execute("SELECT * FROM workflow.complete_task_and_check_stage(%s, %s, 1, '{}', count_remaining => false, worker => %s)",
+                          (tid, j3, by))
+            c.commit()
+            held = keep
+        for tid, typ, by in held:
+            c.execute("SELECT * FROM workflow.complete_task_and_check_stage(%s, %s, 1, '{}', count_remaining => false, worker => %s)",
+                      (tid, j3, by))
+        c.commit()
+
+    ths = [threading.Thread(target=limited, args=(k,)) for k in range(6)]
+    for t in ths:
+        t.start()
+    for lim in [3, 5, 1, 0, 2, None, 4, 1, None, 2, 6, 3, 0, 2]:
+        with lock:
+            phase[:] = ['changing', time.monotonic()]
+        adm.execute("SELECT workflow.set_task_type_limit(%s, %s)", (tl, lim))
+        with lock:
+            phase[:] = [lim, time.monotonic()]
+        time.sleep(0.25)
+    stop.set()
+    for t in ths:
+        t.join()
+    adm.execute("SELECT workflow.set_task_type_limit(%s, NULL)", (tl,))
+    note(scn, 'limits changed 14 times under 6 claimers: %d claims took %d limited tasks; over the limit: %d; errors %s'
+         % (stats['claims'], stats['took'], len(over), stats['errors']))
+    if over:
+        fail(scn, 'README: a claim that started after set_task_type_limit returned left more claimed: (limit, took, claimed) %s' % over[:5])
+    if stats['errors'] or not stats['took']:
+        fail(scn, 'errors %s, limited tasks taken %d' % (stats['errors'], stats['took']))
+    prod.execute("SELECT workflow.cancel_job(%s)", (j3,))
+    after_scenario(env, scn, [j1, j2, j3])
+
+
 # ---------------------------------------------------------------- retention while active
 def purge_active(env, n_jobs=16, n_tasks=20):
     scn = 'purge_active'
@@ -856,7 +1021,7 @@ def kill_after_complete(env, rounds=5):
 
 
 SCENARIOS = [final_check_vs_advance, final_check_race, retry_tolerated_race, cancel_storm, fail_vs_complete,
-             fencing, advance_storm, seal_race, timeouts_schedule, limits, purge_active, kill_after_complete]
+             fencing, advance_storm, seal_race, timeouts_schedule, limits, controls_live, purge_active, kill_after_complete]
 
 
 def main():
