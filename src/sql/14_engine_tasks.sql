@@ -319,7 +319,9 @@ DECLARE
   retry_time timestamptz;
 BEGIN
   IF retryable AND t.retry_count < t.max_retries THEN
-    retry_time := now() + workflow.retry_delay(t.retry_count + 1, backoff_base, backoff_cap);
+    -- Never before the task was due: an unfenced fail_task of a queued task
+    -- that waits for its run_at (1.8; before, the backoff replaced it).
+    retry_time := greatest(now() + workflow.retry_delay(t.retry_count + 1, backoff_base, backoff_cap), t.run_after);
     UPDATE workflow.tasks x
        SET status = 'queued', retry_count = x.retry_count + 1, run_after = retry_time,
            claimed_by = worker, lease_expires_at = NULL, deadline_at = NULL, last_error = error,
@@ -333,7 +335,8 @@ END;
 $$;
 COMMENT ON FUNCTION workflow._engine_fail_attempt(workflow.tasks, text, boolean, interval, interval, text) IS
   'Internal (fail_task, timeouts): records one failed attempt of a locked task: queued again after the backoff '
-  'while retryable with retries left, else dead (_engine_task_died).';
+  '(and not before its run_after: a queued task waiting for its run_at keeps it) while retryable with retries left, '
+  'else dead (_engine_task_died).';
 REVOKE EXECUTE ON FUNCTION workflow._engine_fail_attempt(workflow.tasks, text, boolean, interval, interval, text)
   FROM PUBLIC;
 
@@ -405,7 +408,7 @@ END;
 $$;
 COMMENT ON FUNCTION workflow.fail_task(text, text, text, boolean, interval, interval, text) IS
   'Records a failed attempt. Retryable and retry_count < max_retries: the task is queued again after '
-  'retry_delay(retry_count + 1) (exponential, jittered). Otherwise the task is dead (failed): when its stage '
+  'retry_delay(retry_count + 1) (exponential, jittered), not before its run_after (run_at). Otherwise the task is dead (failed): when its stage '
   'tolerates another dead task (tolerate_dead_tasks) it counts as finished for the stage, else the job fails, '
   'its unfinished tasks are cancelled and workflow_job_complete is notified. With worker, only a task claimed '
   'by that worker fails; the failure keeps claimed_by = worker, so the worker''s own repeat (task queued again '

@@ -2,7 +2,7 @@
 -- (1.4), and their hostile input. now() is fixed inside the test's
 -- transaction: time passing is written into run_after.
 BEGIN;
-SELECT plan(29);
+SELECT plan(31);
 
 SELECT has_function('workflow', 'create_job', ARRAY['text', 'jsonb', 'integer', 'text', 'timestamp with time zone', 'text']);
 SELECT has_index('workflow', 'tasks', 'tasks_claimable_idx', 'the claim index');
@@ -91,6 +91,16 @@ SELECT throws_ok($$SELECT workflow.add_tasks('hostile-1', 1, 't', ARRAY['{}']::j
                  '22023', NULL, 'a timeout over 7 days');
 SELECT is((SELECT count(*) FROM workflow.tasks WHERE job_id = 'hostile-1'), 0::bigint, 'no task written');
 SELECT ok((SELECT bool_and(ok) FROM workflow.check_invariants()), 'invariants hold');
+
+-- A queued task waiting for its run_at that fails (an unfenced fail_task) is
+-- retried after the backoff and not before its run_at.
+SELECT workflow.create_job('sched', '{}', 1, 'later-fail', run_at => now() + interval '1 hour');
+SELECT workflow.add_tasks('later-fail', 1, 'tap.laterfail', ARRAY['{}']::jsonb[]);
+SELECT is((SELECT retry_at FROM workflow.fail_task('later-fail:1:0', 'later-fail', 'not yet', backoff_base => '1 second',
+                                                   backoff_cap => '1 second')),
+          now() + interval '1 hour', 'the retry is due at the run_at, not after the 1 second backoff');
+SELECT is((SELECT run_after FROM workflow.tasks WHERE id = 'later-fail:1:0'), now() + interval '1 hour',
+          'and the task waits for it');
 
 SELECT * FROM finish();
 ROLLBACK;
