@@ -133,6 +133,8 @@ SELECT j.id AS job_id, j.job_type, j.status, j.stage, r.reason, r.since
                               AND y.updated_at >= now() - interval '5 minutes') AS idle) i
   LEFT JOIN LATERAL (
     SELECT count(*) FILTER (WHERE x.status IN ('queued', 'claimed')) AS open_tasks,
+           count(*) FILTER (WHERE x.status = 'claimed' OR (x.status = 'queued' AND x.run_after <= now()))
+             AS due_tasks,
            max(x.updated_at) AS last_update
       FROM workflow.tasks x WHERE i.idle AND x.job_id = s.job_id AND x.stage = s.stage) t ON true
   CROSS JOIN LATERAL (
@@ -146,15 +148,19 @@ SELECT j.id AS job_id, j.job_type, j.status, j.stage, r.reason, r.since
              WHEN s.job_id IS NULL THEN j.updated_at
              WHEN s.completed_at IS NOT NULL
                THEN coalesce(s.handover_expires_at, s.completed_at + j.handover_lease)
-             WHEN i.idle THEN greatest(s.created_at, s.sealed_at, t.last_update)
-             -- else NULL: moving, or younger than 5 minutes; not stuck
+             -- 1.8: open tasks that all wait for later (run_at, a retry's
+             -- backoff) are a job waiting as asked, not a stuck one
+             WHEN i.idle AND (t.open_tasks = 0 OR t.due_tasks > 0)
+               THEN greatest(s.created_at, s.sealed_at, t.last_update)
+             -- else NULL: moving, waiting for its tasks' time, or younger than 5 minutes; not stuck
            END AS since) r
  WHERE j.status IN ('pending', 'running')
    AND r.since < now() - CASE WHEN s.completed_at IS NOT NULL THEN interval '0' ELSE interval '5 minutes' END;
 COMMENT ON VIEW workflow.stuck_jobs IS
   'Pending or running jobs that are not moving: their current stage has no tasks, or is complete but the job '
   'was not advanced past its hand-over lease, or is unsealed with no task to run, or no task of it changed, '
-  'for 5 minutes. since: when it stopped moving.';
+  'for 5 minutes (not when its open tasks all wait for a later run_after: run_at, retry backoff). since: when it '
+  'stopped moving.';
 
 REVOKE ALL ON workflow.queue_depth, workflow.oldest_runnable_task, workflow.stale_claims,
   workflow.job_summary, workflow.stage_progress, workflow.stage_counters, workflow.task_completions,

@@ -6,7 +6,7 @@
 -- Only this test's jobs (mon-*) and task types are counted: the upgrade test
 -- runs the suite on a database that holds other jobs.
 BEGIN;
-SELECT plan(34);
+SELECT plan(36);
 
 CREATE ROLE monitoring_reader LOGIN;
 CREATE ROLE monitoring_plain LOGIN;
@@ -118,6 +118,19 @@ SELECT results_eq($$SELECT reason FROM workflow.stuck_jobs WHERE job_id = 'mon-j
 UPDATE workflow.tasks SET updated_at = now() - interval '1 minute' WHERE job_id = 'mon-job-2';
 SELECT is((SELECT count(*) FROM workflow.stuck_jobs WHERE job_id = 'mon-job-2'), 0::bigint,
           'stuck_jobs: an old stage with a task changed in the last 5 minutes is moving');
+-- A job whose tasks all wait for a later run_at (or a retry's backoff) is
+-- waiting as asked: not stuck, however long; once one is due, it may be.
+SELECT workflow.create_job('mon', '{}', 1, 'mon-later', run_at => now() + interval '1 day');
+SELECT workflow.add_tasks('mon-later', 1, 'delta', ARRAY['{}'::jsonb, '{}'::jsonb]);
+UPDATE workflow.tasks SET updated_at = now() - interval '6 minutes' WHERE job_id = 'mon-later';
+UPDATE workflow.stages SET created_at = now() - interval '6 minutes', sealed_at = now() - interval '6 minutes'
+ WHERE job_id = 'mon-later';
+SELECT is((SELECT count(*) FROM workflow.stuck_jobs WHERE job_id = 'mon-later'), 0::bigint,
+          'stuck_jobs: a job waiting for its run_at is not stuck');
+UPDATE workflow.tasks SET run_after = now() - interval '6 minutes', updated_at = now() - interval '6 minutes'
+ WHERE id = 'mon-later:1:0';
+SELECT results_eq($$SELECT reason FROM workflow.stuck_jobs WHERE job_id = 'mon-later'$$,
+                  $$VALUES ('no task progress')$$, 'stuck_jobs: but one whose due task nobody took for 5 minutes is');
 
 -- Who may read them.
 SELECT is(has_table_privilege('monitoring_reader', 'workflow.' || v, 'SELECT'), true,
