@@ -17,6 +17,9 @@ timeout 300 "$PY" test/stress/survey_week_oracle.py --dsn "$DSN" || fail "the su
 PGOPTIONS="-c timezone_abbreviations=Australia" timeout 300 "$PY" - "$DSN" <<'PY' || fail "timezone_abbreviations changed a week"
 import sys, psycopg
 with psycopg.connect(sys.argv[1], autocommit=True) as c:
+    if not c.execute("SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = 'EST')").fetchone()[0]:
+        print("EST is no zone in this system's tzdata (no tzdata-legacy): no EST session to check")
+        sys.exit(0)
     c.execute("SELECT workflow.set_session_timezone('C0ABBREV1', 'EST')")
     row = c.execute("SELECT week_start FROM workflow.upsert_survey_step('C0ABBREV1', 'connects', '1', "
                     "'2026-06-14 20:00Z')").fetchone()  # Sunday 15:00 in EST (UTC-5), Monday 06:00 at UTC+10
