@@ -94,19 +94,21 @@ def help_flags(args):
         sys.exit('%s %s --help: exit %d' % (CLI, ' '.join(args), out.returncode))
     flags = set()
     for l in out.stdout.split('\n'):
-        m = re.match(r'^  (-\w,)?(--[\w-]+)', l)
+        # CLI11 2.3 (bookworm) prints '  -h,--help', 2.4+ (trixie, sid) '  -h,     --help'
+        # and '          --db TEXT'.
+        m = re.match(r'^\s+(?:(-\w),\s*)?(--[\w-]+)', l)
         if m:
             flags.add(m.group(2))
             if m.group(1):
-                flags.add(m.group(1)[:-1])
+                flags.add(m.group(1))
             if m.group(2) != '--help':
-                options.append((args, m.group(2), m.group(1) and m.group(1)[:-1]))
+                options.append((args, m.group(2), m.group(1)))
     return out.stdout, flags
 
 options = []   # (subcommand args, long, short or None) of every option --help prints
 
 top, global_flags = help_flags([])
-subs = re.findall(r'^  ([a-z][\w-]*)  ', top.split('Subcommands:')[1], re.M)
+subs = re.findall(r'^  ([a-z][\w-]*)  ', re.split(r'^subcommands:', top, flags=re.M | re.I)[1], re.M)
 sub_flags = {s: help_flags([s])[1] for s in subs}
 all_flags = set(global_flags).union(*sub_flags.values())
 
