@@ -9,7 +9,8 @@ cd "$(dirname "$0")/../.."
 source scripts/lib/psycopg.sh   # $PY, fail, build, cluster helpers
 cluster_start >/dev/null || fail "cluster_start"
 rc=0
-for from in 1.6 1.7; do
+previous=$(sed -n 's/^PREVIOUS *= *//p' Makefile)   # the last release
+for from in 1.6 "$previous"; do
   db=wf_live_$(tr . _ <<<"$from")
   psql -qX -d postgres -v ON_ERROR_STOP=1 -c "CREATE DATABASE $db" >/dev/null || fail "createdb"
   psql -qX -d $db -v ON_ERROR_STOP=1 >/dev/null <<SQL || fail "setup $from"
