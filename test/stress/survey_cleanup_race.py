@@ -12,7 +12,8 @@ of the single and the batch upsert must then either fail with an error, or
 report its row (the single form a row with an id, the batch its count) and
 that row must be there after both have committed: never a silent "success"
 that wrote nothing, and never a step deleted by the clean-up it outran.
-Exit 1 on any failure.
+Then a transaction upserting several sessions out of id order while the
+clean-up runs: neither may fail (40P01 before 1.9). Exit 1 on any failure.
 """
 import argparse
 import sys
@@ -109,6 +110,57 @@ try:
             failures.append(f"{label}: the upsert reported {out.get('value')!r}, yet {rows} rows are there after the clean-up "
                             f"(deleted {out.get('deleted')})")
         print(f"{label}: upsert {out.get('value', out.get('error'))!r}, clean-up deleted {out.get('deleted')}, rows {rows}")
+    # A transaction that upserts several sessions, not in id order, while the
+    # clean-up runs: the clean-up must not wait for it (it locked the
+    # sessions in id order and waited on the one the transaction held, while
+    # the transaction's next upsert waited on one it had locked: 40P01, 1.8).
+    # Both finish without an error, the transaction's steps are there, and
+    # every other idle session is deleted.
+    admin.execute("DROP TRIGGER IF EXISTS survey_race_hold ON workflow.survey_sessions")
+    ids = [f"C0RACEM{k:03d}" for k in range(5)]
+    admin.execute("DELETE FROM workflow.survey_sessions WHERE session_id LIKE 'C0RACEM%'")
+    admin.execute("INSERT INTO workflow.survey_sessions (session_id, created_at) "
+                  "SELECT unnest(%s::text[]), now() - interval '100 days'", (ids,))
+    out = {}
+    writer = connect("survey_race_multi")
+    writer.autocommit = False
+    writer.execute("SELECT workflow.upsert_survey_step(%s, 'connects', '1')", (ids[3],))
+
+    def cleanup_multi():
+        with connect("survey_race_cleanup") as c:
+            try:
+                out["deleted"] = c.execute("SELECT workflow.cleanup_survey_sessions('90 days')").fetchone()[0]
+            except psycopg.Error as err:
+                out["cleanup_error"] = err.sqlstate
+
+    t = threading.Thread(target=cleanup_multi)
+    t.start()
+    for _ in range(600):  # until the clean-up has returned, or waits for a lock
+        t.join(0.05)
+        if not t.is_alive() or admin.execute(
+                "SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'survey_race_cleanup' "
+                "AND wait_event_type = 'Lock'").fetchone()[0]:
+            break
+    try:
+        writer.execute("SELECT workflow.upsert_survey_step(%s, 'connects', '1')", (ids[1],))
+        writer.commit()
+    except psycopg.Error as err:
+        out["upsert_error"] = err.sqlstate
+        writer.rollback()
+    t.join()
+    writer.close()
+    kept = admin.execute("SELECT array_agg(session_id ORDER BY session_id) FROM workflow.survey_sessions "
+                         "WHERE session_id LIKE 'C0RACEM%'").fetchone()[0] or []
+    steps = admin.execute("SELECT count(*) FROM workflow.survey_steps WHERE session_id LIKE 'C0RACEM%'").fetchone()[0]
+    print(f"multi: clean-up deleted {out.get('deleted', out.get('cleanup_error'))!r}, "
+          f"upserts {out.get('upsert_error', 'committed')}, sessions kept {kept}, steps {steps}")
+    for side in ("cleanup_error", "upsert_error"):
+        if side in out:
+            failures.append(f"multi: {side.split('_')[0]} failed with {out[side]}")
+    if "upsert_error" not in out and (kept != [ids[1], ids[3]] or steps != 2):
+        failures.append(f"multi: expected sessions {[ids[1], ids[3]]} with 2 steps, found {kept} with {steps}")
+    if "cleanup_error" not in out and out.get("deleted") != 4:
+        failures.append(f"multi: the clean-up deleted {out.get('deleted')}, expected 4 (every idle session but the one in use)")
 finally:
     admin.execute("DROP TRIGGER IF EXISTS survey_race_hold ON workflow.survey_sessions")
     admin.execute("DROP FUNCTION IF EXISTS public.survey_race_hold()")

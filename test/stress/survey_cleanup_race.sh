@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A single and a batch upsert for an idle session, held (advisory lock) while
 # cleanup_survey_sessions runs: each upsert either fails or its reported row
-# is there after both commit (test/stress/survey_cleanup_race.py). Runs on
+# is there after both commit; and a transaction upserting several sessions out
+# of order while it runs: neither fails (test/stress/survey_cleanup_race.py). Runs on
 # its OWN cluster.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -9,5 +10,5 @@ source scripts/lib/psycopg.sh   # $PY, fail, build, cluster helpers and the trap
 cluster_start >/dev/null
 psql -qX -d postgres -v ON_ERROR_STOP=1 -c "CREATE EXTENSION workflow"
 timeout 120 "$PY" test/stress/survey_cleanup_race.py --dsn "host=$PGHOST port=$PGPORT user=postgres dbname=postgres" ||
-  fail "an upsert racing the clean-up lost its row"
+  fail "the upserts and the clean-up (FAIL lines above say what)"
 echo "survey cleanup race ok"
