@@ -1,6 +1,6 @@
 // Per-trigger metadata cache of audited tables (see audit_cache.hpp).
 #include "extension/audit_cache.hpp"
-#include "pg/search_path.hpp"
+#include "pg/spi_as_role.hpp"
 #include "pg/relation.hpp"
 
 #include "extension/audit_finish.hpp"
@@ -396,20 +396,13 @@ void release(RelationInfo* info) {
 
 void clear_restore_pending(RelationInfo* info, Oid owner) {
   info->restore_pending = false;
-  Oid save_user;
-  int save_sec;
-  GetUserIdAndSecContext(&save_user, &save_sec);
-  SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
-  int nest = workflow::pg::push_catalog_search_path();
-  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "workflow audit: SPI_connect failed");
-  Oid types[1] = {INT4OID};
-  Datum values[1] = {Int32GetDatum(info->table_id)};
-  SPI_execute_with_args(
-      "UPDATE workflow.audit_tables SET restore_pending = false WHERE id = $1 AND restore_pending",
-      1, types, values, nullptr, false, 0);
-  SPI_finish();
-  workflow::pg::pop_search_path(nest);
-  SetUserIdAndSecContext(save_user, save_sec);
+  workflow::pg::spi_as_role(owner, [&] {
+    Oid types[1] = {INT4OID};
+    Datum values[1] = {Int32GetDatum(info->table_id)};
+    SPI_execute_with_args(
+        "UPDATE workflow.audit_tables SET restore_pending = false WHERE id = $1 AND restore_pending",
+        1, types, values, nullptr, false, 0);
+  });
 }
 
 void init_module() {

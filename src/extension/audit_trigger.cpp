@@ -6,7 +6,7 @@
 // per row. AFTER TRUNCATE (statement level) records one TRUNCATE event.
 // UPDATE logs only the changed, non-excluded columns and nothing for a no-op.
 #include "pg/boundary.hpp"
-#include "pg/search_path.hpp"
+#include "pg/spi_as_role.hpp"
 
 extern "C" {
 #include "access/htup_details.h"
@@ -54,33 +54,25 @@ bool same_value(const ColumnInfo& col, Datum a, Datum b) {
 // whose key the restored log already shows as existing is the restore's copy
 // of it: its INSERT is in the log already. As the log's owner.
 bool key_has_live_history(const LogWriter* w, const RelationInfo* info, Datum key) {
-  Oid save_user;
-  int save_sec;
-  GetUserIdAndSecContext(&save_user, &save_sec);
-  SetUserIdAndSecContext(w->log->rd_rel->relowner,
-                         save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
-  int nest = workflow::pg::push_catalog_search_path();
-  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "workflow audit: SPI_connect failed");
-  Oid types[2] = {INT4OID, JSONBOID};
-  Datum values[2] = {Int32GetDatum(info->table_id), key};
-  int rc = SPI_execute_with_args(
-      "SELECT h.operation IN ('INSERT', 'UPDATE') FROM ("
-      " SELECT l.id, l.operation FROM workflow.audit_log l"
-      "  WHERE jsonb_hash_extended(l.row_key, l.table_id::bigint) = jsonb_hash_extended($2, $1::bigint)"
-      "    AND l.table_id = $1 AND l.row_key = $2"
-      " UNION ALL"
-      " SELECT l.id, l.operation FROM workflow.audit_log l WHERE l.table_id = $1 AND l.row_key IS NULL"
-      ") h ORDER BY h.id DESC LIMIT 1",
-      2, types, values, nullptr, true, 1);
   bool live = false;
-  if (rc == SPI_OK_SELECT && SPI_processed == 1) {
-    bool isnull;
-    Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-    live = !isnull && DatumGetBool(d);
-  }
-  SPI_finish();
-  workflow::pg::pop_search_path(nest);
-  SetUserIdAndSecContext(save_user, save_sec);
+  workflow::pg::spi_as_role(w->log->rd_rel->relowner, [&] {
+    Oid types[2] = {INT4OID, JSONBOID};
+    Datum values[2] = {Int32GetDatum(info->table_id), key};
+    int rc = SPI_execute_with_args(
+        "SELECT h.operation IN ('INSERT', 'UPDATE') FROM ("
+        " SELECT l.id, l.operation FROM workflow.audit_log l"
+        "  WHERE jsonb_hash_extended(l.row_key, l.table_id::bigint) = jsonb_hash_extended($2, $1::bigint)"
+        "    AND l.table_id = $1 AND l.row_key = $2"
+        " UNION ALL"
+        " SELECT l.id, l.operation FROM workflow.audit_log l WHERE l.table_id = $1 AND l.row_key IS NULL"
+        ") h ORDER BY h.id DESC LIMIT 1",
+        2, types, values, nullptr, true, 1);
+    if (rc == SPI_OK_SELECT && SPI_processed == 1) {
+      bool isnull;
+      Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+      live = !isnull && DatumGetBool(d);
+    }
+  });
   return live;
 }
 
