@@ -2,7 +2,11 @@
 // streamed with COPY ... TO STDOUT.
 #include <fmt/core.h>
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 #include "commands.hpp"
 
@@ -13,6 +17,40 @@ std::string quote_ident_path(client::Connection& conn, const std::string& table)
   // regclass text is the server's own correctly quoted, schema-qualified name.
   return conn.query("SELECT $1::regclass::text", {table}).string(0, 0);
 }
+
+// The file an export is written to: FILE.partial-PID until commit() renames
+// it over FILE; removed if the export ends any other way.
+class PartialFile {
+ public:
+  explicit PartialFile(std::string path)
+      : path_(std::move(path)), partial_(fmt::format("{}.partial-{}", path_, ::getpid())) {}
+  PartialFile(const PartialFile&) = delete;
+  PartialFile& operator=(const PartialFile&) = delete;
+  ~PartialFile() {
+    if (file_) std::fclose(file_);
+    if (!committed_ && opened_) std::remove(partial_.c_str());
+  }
+  FILE* open() {
+    file_ = std::fopen(partial_.c_str(), "w");
+    if (!file_) throw std::runtime_error(fmt::format("cannot open {}: {}", partial_, std::strerror(errno)));
+    opened_ = true;
+    return file_;
+  }
+  void commit() {
+    FILE* f = file_;
+    file_ = nullptr;
+    if (std::fflush(f) != 0 || std::ferror(f) || std::fclose(f) != 0)
+      throw std::runtime_error(fmt::format("cannot write {}: {}", partial_, std::strerror(errno)));
+    if (std::rename(partial_.c_str(), path_.c_str()) != 0)
+      throw std::runtime_error(fmt::format("cannot rename {} to {}: {}", partial_, path_, std::strerror(errno)));
+    committed_ = true;
+  }
+
+ private:
+  std::string path_, partial_;
+  FILE* file_ = nullptr;
+  bool opened_ = false, committed_ = false;
+};
 
 }  // namespace
 
@@ -36,13 +74,11 @@ void add_export(CLI::App& app, Global& g) {
   cmd->add_option("-o,--output", a->output, "file (default stdout)");
   cmd->callback([&g, a] {
     client::Client c(g.options());
-    // -o FILE is opened with the first bytes of the export (or at its end, for
-    // nothing): a query that fails leaves an existing FILE as it was.
-    FILE* out = a->output.empty() ? stdout : nullptr;
-    const auto open_output = [&] {
-      if (!out) out = std::fopen(a->output.c_str(), "w");
-      if (!out) throw std::runtime_error("cannot open " + a->output);
-    };
+    // -o FILE: the export is written to FILE.partial-PID beside it and renamed
+    // over FILE once complete, so a failure (a query error, a lost server, a
+    // full disk) leaves an existing FILE as it was and no truncated one.
+    PartialFile file(a->output);
+    FILE* out = a->output.empty() ? stdout : file.open();
     long written = 0;  // lines (COPY rows, the CSV header included) already written
     const auto export_once = [&](client::Connection& conn) {
       // Read-only, so --query cannot change anything (a DELETE ... RETURNING: 25006).
@@ -57,8 +93,10 @@ void add_export(CLI::App& app, Global& g) {
               : "COPY (SELECT row_to_json(t) FROM (" + source +
                     ") t) TO STDOUT WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')";
       const long n = conn.copy_out(copy, [&](std::string_view chunk) {
-        open_output();
-        std::fwrite(chunk.data(), 1, chunk.size(), out);
+        if (std::fwrite(chunk.data(), 1, chunk.size(), out) != chunk.size())
+          throw std::runtime_error(fmt::format("cannot write {}: {}",
+                                               a->output.empty() ? "stdout" : a->output,
+                                               std::strerror(errno)));
         ++written;
       });
       tx.commit();
@@ -74,12 +112,17 @@ void add_export(CLI::App& app, Global& g) {
         if (written == 0) throw;
         throw client::sql_error(
             e.sqlstate(), fmt::format("{} (after {} lines were written; not retried, so that no line "
-                                      "is written twice: the output may be incomplete)",
-                                      e.what(), written));
+                                      "is written twice: {})",
+                                      e.what(), written,
+                                      a->output.empty() ? "the output is incomplete"
+                                                        : a->output + " was left as it was"));
       }
     });
-    open_output();
-    if (out != stdout) std::fclose(out);
+    if (a->output.empty()) {
+      if (std::fflush(stdout) != 0) throw std::runtime_error(std::string("cannot write stdout: ") + std::strerror(errno));
+    } else {
+      file.commit();
+    }
     fmt::print(stderr, "exported {} {}\n", a->format == "csv" ? rows - 1 : rows,
                a->format == "csv" ? "rows (+ header)" : "rows");
   });

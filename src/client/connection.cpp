@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 #include <poll.h>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <thread>
@@ -42,6 +43,15 @@ std::string connect_failure_state(const std::string& msg) {
   return "08001";
 }
 
+// libpq's own complaints about the settings, as opposed to a server's or the
+// network's (those name the server: "connection to server at ...").
+bool settings_refused(const std::string& msg) {
+  if (msg.find("connection to server") != std::string::npos) return false;
+  for (const char* start : {"invalid ", "missing \"=\"", "unterminated quoted string"})
+    if (msg.rfind(start, 0) == 0) return true;
+  return false;
+}
+
 struct ParamArrays {
   std::vector<const char*> values;
   explicit ParamArrays(const Params& params) {
@@ -66,6 +76,10 @@ Connection::Connection(const Settings& settings, QueryHook hook)
     std::string msg = trim(PQerrorMessage(conn_));
     PQfinish(conn_);
     conn_ = nullptr;
+    // Settings libpq refused before trying any server (an unknown option, a
+    // port that is not a number): no retry can cure them, so not a
+    // connection_error. libpq's reason only: the settings may hold a password.
+    if (settings_refused(msg)) throw usage_error("invalid connection settings: " + msg);
     throw connection_error("could not connect: " + msg, connect_failure_state(msg));
   }
   PQsetNoticeProcessor(conn_, quiet_notices, nullptr);
@@ -341,9 +355,9 @@ void wait_until_ready(const Settings& settings, std::chrono::milliseconds timeou
       if (err) PQfreemem(err);
       throw usage_error("invalid connection settings: " + reason);
     }
-    const auto delay = std::chrono::duration<double>(
-        core::backoff_delay_jittered(policy, attempt, unit(rng)));
-    if (Clock::now() + delay >= deadline) {
+    // The last attempt is made at the deadline, not one backoff before it.
+    const auto now = Clock::now();
+    if (now >= deadline) {
       // PQping says only that it failed: one connection attempt gives libpq's reason.
       std::string reason = "no answer";
       if (PGconn* probe = PQconnectdbParams(keys, vals, 1)) {
@@ -354,7 +368,9 @@ void wait_until_ready(const Settings& settings, std::chrono::milliseconds timeou
       throw timeout_error("server not ready after " + std::to_string(timeout.count()) +
                           " ms: " + reason);
     }
-    std::this_thread::sleep_for(delay);
+    const auto delay = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+        core::backoff_delay_jittered(policy, attempt, unit(rng))));
+    std::this_thread::sleep_for(std::min<Clock::duration>(delay, deadline - now));
   }
 }
 

@@ -154,5 +154,15 @@ if [ "$rc" = 2 ] && ! grep -q 's3cret-pw' "$WORK/err" && grep -q 'no_such_option
   ok "health with unparsable settings: exit 2, libpq's reason, no password echoed"
 else bad "health with unparsable settings: exit $rc, stderr: $(cat "$WORK/err")"; fi
 
+# 9. Settings libpq refuses before trying a server (a port that is not a
+#    number, an unknown option) are refused at once by every command, not
+#    retried as a lost connection: exit 2 with libpq's reason.
+for db in 'postgresql://127.0.0.1:abc/postgres' 'host=127.0.0.1 no_such_option=1'; do
+  timeout 20 $CLI --db "$db" submit --type bad-settings --tasks 1 >/dev/null 2>"$WORK/err"; rc=$?
+  if [ "$rc" = 2 ] && grep -q 'invalid connection settings' "$WORK/err"; then
+    ok "submit --db '$db': exit 2 at once, $(head -1 "$WORK/err")"
+  else bad "submit --db '$db': exit $rc (124: still retrying after 20 s), not refused as invalid settings: $(head -3 "$WORK/err")"; fi
+done
+
 [ $fail = 0 ] && echo "all promises kept" || echo "some promises broken"
 exit $fail

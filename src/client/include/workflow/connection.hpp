@@ -105,8 +105,9 @@ class Connection {
 };
 
 // Readiness wait for a server that is still starting: PQping with exponential
-// backoff until it accepts connections; timeout_error at the deadline, whose
-// message ends with libpq's reason (e.g. "Connection refused").
+// backoff until it accepts connections, the last attempt at the deadline;
+// then timeout_error, whose message ends with libpq's reason (e.g.
+// "Connection refused").
 void wait_until_ready(const Settings& settings, std::chrono::milliseconds timeout);
 
 }  // namespace workflow::client
