@@ -88,6 +88,13 @@ bool Client::waits_listen() {
   return run([](Connection& c) { return wants_listen(c); });
 }
 
+// A pool whose connections are all in use is waited for until the deadline
+// at most, not for the pool's whole checkout_timeout.
+Lease Client::acquire_until(Clock::time_point deadline) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  return pool_.acquire(std::clamp(left, std::chrono::milliseconds(0), options_.pool.checkout_timeout));
+}
+
 template <class T>
 std::optional<T> Client::wait_until(const std::string& job_id,
                                     std::initializer_list<const char*> channels,
@@ -103,7 +110,7 @@ std::optional<T> Client::wait_until(const std::string& job_id,
   Clock::time_point first_failure{};
   for (;;) {
     try {
-      Lease lease = pool_.acquire();
+      Lease lease = acquire_until(deadline);
       if (!wants_listen(*lease)) break;
       Listening l(std::move(lease), channels);
       Connection& c = l.conn();
@@ -134,7 +141,10 @@ std::optional<T> Client::wait_until(const std::string& job_id,
   }
   // Polling (a pooler, or WaitMode::poll): no connection is held between reads.
   for (;;) {
-    if (auto answer = run(decide)) return answer;
+    std::optional<T> answer;
+    retry_loop(options_.retry, [&] { Lease lease = acquire_until(deadline); answer = decide(*lease); },
+               [&](const std::exception&, int) { pool_.note_error(); });
+    if (answer) return answer;
     const auto now = Clock::now();
     if (now >= deadline) return std::nullopt;
     std::this_thread::sleep_for(

@@ -27,9 +27,11 @@ Pool::~Pool() {
   freed_.wait(lock, [this] { return in_use_ == 0; });
 }
 
-Lease Pool::acquire() {
+Lease Pool::acquire() { return acquire(options_.checkout_timeout); }
+
+Lease Pool::acquire(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mutex_);
-  const auto deadline = Clock::now() + options_.checkout_timeout;
+  const auto deadline = Clock::now() + timeout;
   bool waited = false;
   for (;;) {
     if (closing_) throw usage_error("connection pool is being destroyed");
@@ -61,7 +63,7 @@ Lease Pool::acquire() {
       ++counters_.timeouts;
       throw pool_timeout("connection pool exhausted: all " + std::to_string(options_.max_size) +
                          " connections stayed in use for " +
-                         std::to_string(options_.checkout_timeout.count()) + " ms");
+                         std::to_string(timeout.count()) + " ms");
     }
   }
   // A slot is reserved (in_use_ counted): open a new connection outside the lock.

@@ -96,6 +96,29 @@ TEST(ClientWait, JobTimeoutAndUnknownJob) {
   EXPECT_EQ(sqlstate_of([&] { client.wait_for_stage("no-such-job", 1, 100ms); }), "P0002");
 }
 
+// Every pooled connection in use: the wait gives up when its own timeout is
+// up, not after the pool's checkout_timeout (pool_timeout says how long it
+// waited for a connection).
+TEST(ClientWait, ExhaustedPoolIsWaitedForOnlyUntilTheTimeout) {
+  for (const auto mode : {WaitMode::listen, WaitMode::poll}) {
+    auto options = client_options(1);
+    options.pool.checkout_timeout = 60s;
+    options.pool.settings.waits = mode;
+    Client client(options);
+    const auto job = job_with_tasks(client, "exhausted", 1);
+    Lease held = client.pool().acquire();
+    try {
+      client.wait_for_job(job, 300ms);
+      ADD_FAILURE() << "wait_for_job returned while the only connection was held";
+    } catch (const pool_timeout& e) {
+      const std::string what = e.what();
+      const auto at = what.find(" for ");
+      ASSERT_NE(at, std::string::npos) << what;
+      EXPECT_LE(std::stol(what.substr(at + 5)), 300) << what;
+    }
+  }
+}
+
 TEST(ClientWait, ConnectionGoesBackWithoutListens) {
   Client client(client_options(1));
   const auto job = job_with_tasks(client, "unlisten", 1);

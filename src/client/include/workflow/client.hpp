@@ -59,6 +59,8 @@ class Client {
   // terminated backend) is replaced and the wait goes on, in either mode:
   // retried as the RetryPolicy allows (counted from the last read that
   // worked), never past the timeout; then the connection_error is thrown.
+  // A pool whose connections are all in use is waited for until the timeout
+  // at most (then pool_timeout), not for its whole checkout_timeout.
   // P0002 when the job does not exist.
   // True when the stage is complete; false on timeout or when the job ended
   // without completing it (it never will).
@@ -78,6 +80,7 @@ class Client {
                               std::initializer_list<const char*> channels,
                               std::chrono::milliseconds timeout,
                               const std::function<std::optional<T>(Connection&)>& decide);
+  Lease acquire_until(std::chrono::steady_clock::time_point deadline);
   ClientOptions options_;
   Pool pool_;
 };

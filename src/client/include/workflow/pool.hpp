@@ -66,9 +66,10 @@ class Pool {
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
 
-  // Throws pool_timeout when every connection stays in use for checkout_timeout,
-  // connection_error when a new connection cannot be made.
+  // Throws pool_timeout when every connection stays in use for checkout_timeout
+  // (or the given timeout), connection_error when a new connection cannot be made.
   Lease acquire();
+  Lease acquire(std::chrono::milliseconds timeout);
   PoolMetrics metrics() const;
   const PoolOptions& options() const noexcept { return options_; }
   void note_error();  // counted in metrics().errors
