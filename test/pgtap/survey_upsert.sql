@@ -99,6 +99,8 @@ SELECT is((SELECT count(*)::int FROM workflow.survey_sessions WHERE session_id =
           'batch: failed batches wrote nothing, not even the session');
 
 -- Hostile input: SQLSTATE errors, nothing written.
+-- A session at UTC+14, where the last instants of timestamptz have no local time.
+DO $$ BEGIN PERFORM workflow.set_session_timezone('C0HOSTILEK', 'Pacific/Kiritimati'); END $$;
 CREATE TEMP TABLE before_hostile AS SELECT (SELECT count(*) FROM workflow.survey_steps) AS steps,
                                            (SELECT count(*) FROM workflow.survey_sessions) AS sessions;
 CREATE FUNCTION pg_temp.sqlstate_of(stmt text) RETURNS text LANGUAGE plpgsql AS $$
@@ -110,7 +112,8 @@ EXCEPTION WHEN OTHERS THEN
 END $$;
 SELECT is(array_agg(pg_temp.sqlstate_of(stmt) ORDER BY n),
           ARRAY['22004','22004','22004','22004','22023','22023','22023','22023','22023','22023',
-                '22023','22023','22023','22004','22023','22023','22023','22023','22023','22004','22023','22023'],
+                '22023','22023','22023','22004','22023','22023','22023','22023','22023','22004','22023','22023',
+                '22008','22008'],
           'hostile input raises the documented SQLSTATEs')
   FROM (VALUES
     (1,  $$SELECT workflow.upsert_survey_step(NULL, 'connects')$$),
@@ -134,7 +137,10 @@ SELECT is(array_agg(pg_temp.sqlstate_of(stmt) ORDER BY n),
     (19, $$SELECT workflow.set_session_timezone('C0HOSTILE1', 'Mars/Olympus_Mons')$$),
     (20, $$SELECT workflow.set_session_timezone('C0HOSTILE1', NULL)$$),
     (21, $$SELECT workflow.set_session_timezone('C0HOSTILE1', '+03:00')$$),
-    (22, $$SELECT * FROM workflow.get_weekly_survey_steps('C0HOSTILE1''--')$$)
+    (22, $$SELECT * FROM workflow.get_weekly_survey_steps('C0HOSTILE1''--')$$),
+    (23, $$SELECT workflow.upsert_survey_step('C0HOSTILEK', 'connects', '{}', '294276-12-31 23:00:00+00')$$),
+    (24, $$SELECT workflow.upsert_survey_steps('[{"session_id": "C0HOSTILEK", "step_name": "connects",
+                                                  "completed_at": "294276-12-31 23:00:00+00"}]')$$)
   ) AS v(n, stmt);
 SELECT is((SELECT (count(*), (SELECT count(*) FROM workflow.survey_sessions))::text FROM workflow.survey_steps),
           (SELECT (steps, sessions)::text FROM before_hostile), 'hostile input wrote nothing');
