@@ -2,6 +2,7 @@
 // streamed with COPY ... TO STDOUT.
 #include <fmt/core.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -18,38 +19,49 @@ std::string quote_ident_path(client::Connection& conn, const std::string& table)
   return conn.query("SELECT $1::regclass::text", {table}).string(0, 0);
 }
 
-// The file an export is written to: FILE.partial-PID until commit() renames
-// it over FILE; removed if the export ends any other way.
-class PartialFile {
+// The file an export is written to. A regular file (or a new one) is written
+// as FILE.partial-PID, with the mode of the FILE it replaces, and commit()
+// renames it over FILE; any other end removes it. Anything else that exists
+// at FILE (a symbolic link, /dev/stdout, a FIFO) is written in place: a
+// rename would replace the link or the device with a file.
+class ExportFile {
  public:
-  explicit PartialFile(std::string path)
+  explicit ExportFile(std::string path)
       : path_(std::move(path)), partial_(fmt::format("{}.partial-{}", path_, ::getpid())) {}
-  PartialFile(const PartialFile&) = delete;
-  PartialFile& operator=(const PartialFile&) = delete;
-  ~PartialFile() {
+  ExportFile(const ExportFile&) = delete;
+  ExportFile& operator=(const ExportFile&) = delete;
+  ~ExportFile() {
     if (file_) std::fclose(file_);
-    if (!committed_ && opened_) std::remove(partial_.c_str());
+    if (!committed_ && opened_ && !in_place_) std::remove(partial_.c_str());
   }
   FILE* open() {
-    file_ = std::fopen(partial_.c_str(), "w");
-    if (!file_) throw std::runtime_error(fmt::format("cannot open {}: {}", partial_, std::strerror(errno)));
+    struct stat st;
+    const bool exists = ::lstat(path_.c_str(), &st) == 0;
+    in_place_ = exists && !S_ISREG(st.st_mode);
+    const std::string& target = in_place_ ? path_ : partial_;
+    file_ = std::fopen(target.c_str(), "w");
+    if (!file_) throw std::runtime_error(fmt::format("cannot open {}: {}", target, std::strerror(errno)));
     opened_ = true;
+    if (exists && !in_place_ && ::fchmod(::fileno(file_), st.st_mode & 07777) != 0)
+      throw std::runtime_error(fmt::format("cannot set the mode of {}: {}", partial_, std::strerror(errno)));
     return file_;
   }
   void commit() {
     FILE* f = file_;
     file_ = nullptr;
+    const std::string& target = in_place_ ? path_ : partial_;
     if (std::fflush(f) != 0 || std::ferror(f) || std::fclose(f) != 0)
-      throw std::runtime_error(fmt::format("cannot write {}: {}", partial_, std::strerror(errno)));
-    if (std::rename(partial_.c_str(), path_.c_str()) != 0)
+      throw std::runtime_error(fmt::format("cannot write {}: {}", target, std::strerror(errno)));
+    if (!in_place_ && std::rename(partial_.c_str(), path_.c_str()) != 0)
       throw std::runtime_error(fmt::format("cannot rename {} to {}: {}", partial_, path_, std::strerror(errno)));
     committed_ = true;
   }
+  bool in_place() const noexcept { return in_place_; }
 
  private:
   std::string path_, partial_;
   FILE* file_ = nullptr;
-  bool opened_ = false, committed_ = false;
+  bool opened_ = false, committed_ = false, in_place_ = false;
 };
 
 }  // namespace
@@ -76,8 +88,9 @@ void add_export(CLI::App& app, Global& g) {
     client::Client c(g.options());
     // -o FILE: the export is written to FILE.partial-PID beside it and renamed
     // over FILE once complete, so a failure (a query error, a lost server, a
-    // full disk) leaves an existing FILE as it was and no truncated one.
-    PartialFile file(a->output);
+    // full disk) leaves an existing FILE as it was and no truncated one
+    // (ExportFile says when it writes in place instead).
+    ExportFile file(a->output);
     FILE* out = a->output.empty() ? stdout : file.open();
     long written = 0;  // lines (COPY rows, the CSV header included) already written
     const auto export_once = [&](client::Connection& conn) {
@@ -114,8 +127,9 @@ void add_export(CLI::App& app, Global& g) {
             e.sqlstate(), fmt::format("{} (after {} lines were written; not retried, so that no line "
                                       "is written twice: {})",
                                       e.what(), written,
-                                      a->output.empty() ? "the output is incomplete"
-                                                        : a->output + " was left as it was"));
+                                      a->output.empty() || file.in_place()
+                                          ? "the output is incomplete"
+                                          : a->output + " was left as it was"));
       }
     });
     if (a->output.empty()) {

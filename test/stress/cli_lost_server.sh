@@ -61,11 +61,23 @@ if [ "$rc" = 2 ] && [ "$(cat "$WORK/keep.csv")" = "earlier export" ] && [ "$left
    grep -q "was left as it was" "$WORK/err"; then
   ok "export -o FILE with its connection lost mid-stream: exit 2, FILE as it was, no partial file left"
 else bad "export -o FILE lost mid-stream: exit $rc, FILE now $(wc -l <"$WORK/keep.csv") lines, $left partial files, stderr: $(cat "$WORK/err")"; fi
-#  c. And a complete one replaces FILE with all 4,000 rows and the header.
+#  c. And a complete one replaces FILE with all 4,000 rows and the header,
+#     keeping FILE's mode.
+chmod 600 "$WORK/keep.csv"
 $CLI export --query "SELECT g FROM generate_series(1, 4000) g" -o "$WORK/keep.csv" 2>"$WORK/err"; rc=$?
-if [ "$rc" = 0 ] && [ "$(wc -l <"$WORK/keep.csv")" = 4001 ] && [ "$(compgen -G "$WORK/keep.csv.partial-*" | wc -l)" = 0 ]; then
-  ok "export -o FILE that completes: FILE replaced (4,001 lines), no partial file left"
-else bad "export -o FILE: exit $rc, $(wc -l <"$WORK/keep.csv") lines, stderr: $(cat "$WORK/err")"; fi
+if [ "$rc" = 0 ] && [ "$(wc -l <"$WORK/keep.csv")" = 4001 ] && [ "$(compgen -G "$WORK/keep.csv.partial-*" | wc -l)" = 0 ] &&
+   [ "$(stat -c %a "$WORK/keep.csv")" = 600 ]; then
+  ok "export -o FILE that completes: FILE replaced (4,001 lines, mode 600 kept), no partial file left"
+else bad "export -o FILE: exit $rc, $(wc -l <"$WORK/keep.csv") lines, mode $(stat -c %a "$WORK/keep.csv"), stderr: $(cat "$WORK/err")"; fi
+#  d. A symbolic link and /dev/stdout are written in place: the link stays a
+#     link (a rename would have replaced it, or /dev/stdout, with a file).
+ln -s keep.csv "$WORK/link.csv"
+$CLI export --query "SELECT 7 AS x" -o "$WORK/link.csv" 2>"$WORK/err"; rc=$?
+out=$($CLI export --query "SELECT 8 AS y" -o /dev/stdout 2>/dev/null)
+if [ "$rc" = 0 ] && [ -L "$WORK/link.csv" ] && [ "$(cat "$WORK/keep.csv")" = $'x\n7' ] && [ "$out" = $'y\n8' ] &&
+   [ -L /dev/stdout ] && [ "$(compgen -G "/dev/stdout.partial-*" | wc -l)" = 0 ]; then
+  ok "export -o LINK and -o /dev/stdout: written in place, the links kept"
+else bad "export -o LINK / /dev/stdout: exit $rc, link.csv $(stat -c %F "$WORK/link.csv"), keep.csv '$(cat "$WORK/keep.csv")', stdout '$out', /dev/stdout $(stat -c %F /dev/stdout)"; fi
 
 # 2. A stopped server: `health` names libpq's reason and exits 2.
 _wf_as_owner "$PG_BINDIR/pg_ctl" -D "$WF_CLUSTER_DIR/data" -m fast -w stop >/dev/null 2>&1
