@@ -42,6 +42,15 @@ def wait_for(c, what, cond_sql):
     return False
 
 
+def run_cleanup(out):
+    """cleanup_survey_sessions('90 days') on its own connection: out["deleted"] or out["cleanup_error"]."""
+    with connect("survey_race_cleanup") as c:
+        try:
+            out["deleted"] = c.execute("SELECT workflow.cleanup_survey_sessions('90 days')").fetchone()[0]
+        except psycopg.Error as err:
+            out["cleanup_error"] = err.sqlstate
+
+
 admin = connect("survey_race_admin")
 admin.execute("""
   CREATE OR REPLACE FUNCTION public.survey_race_hold() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -78,20 +87,13 @@ try:
                 except psycopg.Error as err:
                     out["error"] = err.sqlstate
 
-        def cleanup():
-            with connect("survey_race_cleanup") as c:
-                try:
-                    out["deleted"] = c.execute("SELECT workflow.cleanup_survey_sessions('90 days')").fetchone()[0]
-                except psycopg.Error as err:
-                    out["cleanup_error"] = err.sqlstate
-
         t1 = threading.Thread(target=upsert)
         t1.start()
         # The upsert waits on the advisory lock: inside it (between its two
         # statements) or right after it, in its transaction.
         wait_for(admin, f"{label}: the upsert holds", "SELECT count(*) > 0 FROM pg_stat_activity "
                  "WHERE application_name = 'survey_race_upsert' AND wait_event_type = 'Lock' AND wait_event = 'advisory'")
-        t2 = threading.Thread(target=cleanup)
+        t2 = threading.Thread(target=run_cleanup, args=(out,))
         t2.start()
         # The clean-up has finished, or waits for the upsert's transaction.
         wait_for(admin, f"{label}: the clean-up ran", "SELECT count(*) = 0 FROM pg_stat_activity "
@@ -126,14 +128,7 @@ try:
     writer.autocommit = False
     writer.execute("SELECT workflow.upsert_survey_step(%s, 'connects', '1')", (ids[3],))
 
-    def cleanup_multi():
-        with connect("survey_race_cleanup") as c:
-            try:
-                out["deleted"] = c.execute("SELECT workflow.cleanup_survey_sessions('90 days')").fetchone()[0]
-            except psycopg.Error as err:
-                out["cleanup_error"] = err.sqlstate
-
-    t = threading.Thread(target=cleanup_multi)
+    t = threading.Thread(target=run_cleanup, args=(out,))
     t.start()
     for _ in range(600):  # until the clean-up has returned, or waits for a lock
         t.join(0.05)
