@@ -9,7 +9,9 @@
 // with timezone_abbreviations = 'Australia', 'EST' would be UTC+10. Here the
 // zone database is asked first (pg_tzset, as SET TimeZone does); only a string
 // that is no zone there (an abbreviation such as 'PST', an offset such as
-// '+05') goes to timezone() as before.
+// '+05') goes to timezone() as before. A legacy name that tzdata 2024b made a
+// link (CET, EST5EDT, ...: core/survey_zone_links.hpp) is read as its target
+// on every system, whether or not the system still ships it as a zone.
 #include "pg/boundary.hpp"
 
 extern "C" {
@@ -22,6 +24,10 @@ extern "C" {
 #include "varatt.h"  // VARSIZE_ANY_EXHDR (postgres.h had it before 16)
 #endif
 }
+
+#include <cstring>
+
+#include "core/survey_zone_links.hpp"
 
 namespace {
 
@@ -61,6 +67,11 @@ WF_FUNCTION(workflow_survey_week_start) {
     pg_tz* tz = nullptr;
     if (VARSIZE_ANY_EXHDR(zone) <= TZ_STRLEN_MAX) {
       text_to_cstring_buffer(zone, name, sizeof(name));
+      // Into the plain buffer: no C++ object may live across pg_tzset.
+      if (const auto link = workflow::core::survey::legacy_zone_link(name)) {
+        std::memcpy(name, link->data(), link->size());  // every target is < TZ_STRLEN_MAX
+        name[link->size()] = '\0';
+      }
       tz = pg_tzset(name);
     }
     if (tz != nullptr) return DateADTGetDatum(monday_of(at, tz));

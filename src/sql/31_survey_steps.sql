@@ -37,7 +37,7 @@ CREATE FUNCTION workflow.survey_week_start(at timestamptz, zone text) RETURNS da
   LANGUAGE c IMMUTABLE PARALLEL SAFE STRICT
   AS 'MODULE_PATHNAME', 'workflow_survey_week_start';
 COMMENT ON FUNCTION workflow.survey_week_start(timestamptz, text) IS
-  'The local Monday (a date) starting the week that contains the instant in the given time zone. An IANA zone name wins over a time zone abbreviation of the same spelling (CET, EET, MET, WET keep their summer time); other strings are read as timezone() reads them.';
+  'The local Monday (a date) starting the week that contains the instant in the given time zone. An IANA zone name wins over a time zone abbreviation of the same spelling; a legacy name that tzdata 2024b made a link (CET, EET, MET, WET, EST, MST, HST, EST5EDT, CST6CDT, MST7MDT, PST8PDT) is read as the zone it links to, on every system (CET: Europe/Brussels, with its summer time); other strings are read as timezone() reads them.';
 
 -- set_session_timezone: src/sql/34_survey_timezone.sql.
 -- upsert_survey_step: src/sql/32_survey_upsert_step.sql.

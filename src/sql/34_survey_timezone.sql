@@ -1,5 +1,15 @@
 -- Survey steps, part 4: a session's time zone. CREATE OR REPLACE, so that
--- the upgrade from 1.7 re-runs this file as it is (src/sql/upgrade/1.7--1.8.list).
+-- the upgrades re-run this file as it is (src/sql/upgrade/1.7--1.8.list,
+-- 1.8--1.9.list).
+
+-- Internal (src/extension/survey_zone_link.cpp): the zone a legacy name
+-- (CET, EST5EDT, ...) links to since tzdata 2024b, or NULL.
+CREATE OR REPLACE FUNCTION workflow._survey_zone_link(zone text) RETURNS text
+  LANGUAGE c IMMUTABLE PARALLEL SAFE STRICT
+  AS 'MODULE_PATHNAME', 'workflow_survey_zone_link';
+COMMENT ON FUNCTION workflow._survey_zone_link(text) IS
+  'Internal: the geographic zone that a legacy zone name (CET, EET, MET, WET, EST, MST, HST, EST5EDT, CST6CDT, MST7MDT, PST8PDT; any case) links to since tzdata 2024b, or NULL for any other name.';
+REVOKE ALL ON FUNCTION workflow._survey_zone_link(text) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION workflow.set_session_timezone(session_id text, tz text)
   RETURNS workflow.survey_sessions
@@ -17,6 +27,10 @@ BEGIN
     RAISE EXCEPTION 'time zone must not be null' USING ERRCODE = '22004';
   END IF;
   IF length(tz) <= 64 THEN
+    -- A legacy name is stored as the zone it links to: some systems no
+    -- longer ship it as a zone (Debian trixie without tzdata-legacy), and
+    -- the session must keep its weeks when its database moves to one.
+    tz := coalesce(workflow._survey_zone_link(btrim(tz)), tz);
     -- IANA names only (no abbreviations, offsets or POSIX strings); canonical
     -- spelling. localtime (the server's own zone, whatever it is), posixrules
     -- (a rules file) and Factory (no zone: "-00") are files of the zone
@@ -37,6 +51,6 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION workflow.set_session_timezone(text, text) IS
-  'Sets (creating the session if needed) the IANA time zone a session''s weeks are cut in; returns the session row. Rows already written keep their week. 22023 on an invalid session id or unknown zone, 22004 on NULL.';
+  'Sets (creating the session if needed) the IANA time zone a session''s weeks are cut in; returns the session row. A legacy name that tzdata 2024b made a link (CET, EET, MET, WET, EST, MST, HST, EST5EDT, CST6CDT, MST7MDT, PST8PDT) is stored as the zone it links to (CET: Europe/Brussels). Rows already written keep their week. 22023 on an invalid session id or unknown zone, 22004 on NULL.';
 
 REVOKE ALL ON FUNCTION workflow.set_session_timezone(text, text) FROM PUBLIC;

@@ -4,7 +4,8 @@ README, Survey steps: a step is stored with week_start, "the local Monday (a
 date) of the week containing completed_at in the session's zone", and
 get_weekly_survey_steps(s, w) returns the session's rows of the week (in the
 session's zone) containing w. The oracle is exactly that: the local date of
-the instant in the IANA zone (zoneinfo, the same tzdata), minus its weekday.
+the instant in the IANA zone (zoneinfo, the same tzdata), minus its weekday;
+a legacy name that tzdata 2024b made a link (CET, EST5EDT, ...) is its target.
 
 Instants: every offset change of the zones below between 1985 and 2035 (and
 one second, minutes and an hour either side), the local midnights of the days
@@ -55,8 +56,20 @@ def fail(what, kind="other"):
         print("DIFF:", what)
 
 
+# tzdata 2024b's `backward` file: these legacy names are links to these
+# zones. The README says a session's week reads them as their targets on every
+# system (some no longer ship the names as zones) and that
+# set_session_timezone stores the target.
+LINKS = {
+    "CET": "Europe/Brussels", "MET": "Europe/Brussels", "EET": "Europe/Athens", "WET": "Europe/Lisbon",
+    "EST": "America/Panama", "MST": "America/Phoenix", "HST": "Pacific/Honolulu",
+    "EST5EDT": "America/New_York", "CST6CDT": "America/Chicago", "MST7MDT": "America/Denver",
+    "PST8PDT": "America/Los_Angeles",
+}
+
+
 def oracle_week(at, zone):
-    d = at.astimezone(ZoneInfo(zone)).date()
+    d = at.astimezone(ZoneInfo(LINKS.get(zone, zone))).date()
     return d - dt.timedelta(days=d.weekday())
 
 
@@ -75,7 +88,7 @@ FOCUS = [
 
 def transitions(zone, start_year=1985, end_year=2035):
     """UTC instants (to the second) where the zone's offset changes."""
-    z = ZoneInfo(zone)
+    z = ZoneInfo(LINKS.get(zone, zone))
     out = []
     t = dt.datetime(start_year, 1, 1, tzinfo=UTC)
     end = dt.datetime(end_year, 1, 1, tzinfo=UTC)
@@ -103,7 +116,7 @@ def transitions(zone, start_year=1985, end_year=2035):
 
 def local_midnights(zone, day):
     """UTC instants of 00:00 local on `day` (both folds) and a second before."""
-    z = ZoneInfo(zone)
+    z = ZoneInfo(LINKS.get(zone, zone))
     res = []
     for fold in (0, 1):
         m = dt.datetime(day.year, day.month, day.day, tzinfo=z, fold=fold).astimezone(UTC)
@@ -117,7 +130,7 @@ def instants_for(zone, with_transitions=True):
         for tr in transitions(zone):
             for s in (-3600, -1800, -60, -1, 0, 1, 60, 1800, 3600, 5400):
                 pts.add(tr + dt.timedelta(seconds=s))
-            loc = tr.astimezone(ZoneInfo(zone)).date()
+            loc = tr.astimezone(ZoneInfo(LINKS.get(zone, zone))).date()
             for k in range(-2, 3):
                 pts.update(local_midnights(zone, loc + dt.timedelta(days=k)))
     # Year ends, some with an ISO week 53 (2015, 2020, 2026, 2032, 2037).
@@ -142,7 +155,9 @@ for z in accepted:
         pyzones.add(z)
     except Exception:
         pass
-print(f"{len(accepted)} zones accepted by set_session_timezone, {len(pyzones)} known to zoneinfo")
+pyzones |= set(LINKS)  # accepted on every system, whether or not it ships them as zones
+print(f"{len(accepted)} zones accepted by set_session_timezone, {len(pyzones)} known to zoneinfo "
+      f"or legacy names of the README")
 
 # 1. survey_week_start for every accepted zone on a common set of instants,
 #    and on each focus zone's own instants.
@@ -159,7 +174,7 @@ for zone in sorted(pyzones):
         want = oracle_week(at, zone)
         if got != want:
             fail(f"survey_week_start({at.isoformat()}, {zone}) = {got}, oracle {want} "
-                 f"(local {at.astimezone(ZoneInfo(zone)).isoformat()})", "week_start " + zone)
+                 f"(local {at.astimezone(ZoneInfo(LINKS.get(zone, zone))).isoformat()})", "week_start " + zone)
 print(f"survey_week_start: {checked} (zone, instant) pairs checked")
 
 # 2. Upserts and the weekly query, per focus zone, one session each.
@@ -171,8 +186,8 @@ for n, zone in enumerate(focus):
         sid = f"CORACLE{n:04d}"
         cur.execute("SELECT workflow.set_session_timezone(%s, %s)", (sid, zone.lower()))
         stored_zone = cur.execute("SELECT time_zone FROM workflow.survey_sessions WHERE session_id = %s", (sid,)).fetchone()[0]
-        if stored_zone != zone:
-            fail(f"set_session_timezone({zone.lower()!r}) stored {stored_zone!r}, not the canonical {zone!r}")
+        if stored_zone != LINKS.get(zone, zone):
+            fail(f"set_session_timezone({zone.lower()!r}) stored {stored_zone!r}, not {LINKS.get(zone, zone)!r}")
         pts = instants_for(zone)
         rnd.shuffle(pts)
         pts = pts[:250]
