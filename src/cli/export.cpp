@@ -2,6 +2,7 @@
 // streamed with COPY ... TO STDOUT.
 #include <fmt/core.h>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,11 +20,16 @@ std::string quote_ident_path(client::Connection& conn, const std::string& table)
   return conn.query("SELECT $1::regclass::text", {table}).string(0, 0);
 }
 
-// The file an export is written to. A regular file (or a new one) is written
-// as FILE.partial-PID, with the mode of the FILE it replaces, and commit()
-// renames it over FILE; any other end removes it. Anything else that exists
-// at FILE (a symbolic link, /dev/stdout, a FIFO) is written in place: a
-// rename would replace the link or the device with a file.
+// The file an export is written to. A new FILE, or a regular one that can be
+// replaced as it is (one link, the directory writable, its owner and group
+// kept), is written as FILE.partial-PID with FILE's mode, and commit()
+// renames it over FILE; any other end removes it. Anything else is written in
+// place, opened only with the export's first bytes (or at commit, for none),
+// so that a query that fails leaves it as it was: a symbolic link or a
+// device (a rename would replace the link, or /dev/stdout, with a file), a
+// FIFO, a FILE with other hard links (they would keep the old content), a
+// FILE in a directory we cannot write, or one whose owner or group a new
+// file could not keep. A FILE we may not write is refused, as before.
 class ExportFile {
  public:
   explicit ExportFile(std::string path)
@@ -32,26 +38,39 @@ class ExportFile {
   ExportFile& operator=(const ExportFile&) = delete;
   ~ExportFile() {
     if (file_) std::fclose(file_);
-    if (!committed_ && opened_ && !in_place_) std::remove(partial_.c_str());
+    if (!committed_ && partial_open_) std::remove(partial_.c_str());
   }
-  FILE* open() {
+  // Decides how FILE is written; opens FILE.partial-PID when it is used.
+  void prepare() {
     struct stat st;
-    const bool exists = ::lstat(path_.c_str(), &st) == 0;
-    in_place_ = exists && !S_ISREG(st.st_mode);
-    const std::string& target = in_place_ ? path_ : partial_;
-    file_ = std::fopen(target.c_str(), "w");
-    if (!file_) throw std::runtime_error(fmt::format("cannot open {}: {}", target, std::strerror(errno)));
-    opened_ = true;
-    if (exists && !in_place_ && ::fchmod(::fileno(file_), st.st_mode & 07777) != 0)
-      throw std::runtime_error(fmt::format("cannot set the mode of {}: {}", partial_, std::strerror(errno)));
+    if (::lstat(path_.c_str(), &st) != 0) {
+      if (errno != ENOENT) fail("cannot open", path_);
+      open_partial(nullptr);
+      return;
+    }
+    in_place_ = true;
+    if (!S_ISREG(st.st_mode)) return;
+    if (::access(path_.c_str(), W_OK) != 0) fail("cannot open", path_);
+    if (st.st_nlink == 1) in_place_ = !open_partial(&st);
+  }
+  // The stream to write to (FILE itself opened now, when written in place).
+  FILE* get() {
+    if (!file_) {
+      file_ = std::fopen(path_.c_str(), "w");
+      if (!file_) fail("cannot open", path_);
+    }
     return file_;
   }
   void commit() {
-    FILE* f = file_;
+    FILE* f = get();
     file_ = nullptr;
     const std::string& target = in_place_ ? path_ : partial_;
-    if (std::fflush(f) != 0 || std::ferror(f) || std::fclose(f) != 0)
-      throw std::runtime_error(fmt::format("cannot write {}: {}", target, std::strerror(errno)));
+    const bool flushed = std::fflush(f) == 0 && !std::ferror(f);
+    const int flush_errno = errno;
+    if (std::fclose(f) != 0 || !flushed) {
+      if (!flushed) errno = flush_errno;
+      fail("cannot write", target);
+    }
     if (!in_place_ && std::rename(partial_.c_str(), path_.c_str()) != 0)
       throw std::runtime_error(fmt::format("cannot rename {} to {}: {}", partial_, path_, std::strerror(errno)));
     committed_ = true;
@@ -59,9 +78,43 @@ class ExportFile {
   bool in_place() const noexcept { return in_place_; }
 
  private:
+  [[noreturn]] static void fail(const char* what, const std::string& file) {
+    throw std::runtime_error(fmt::format("{} {}: {}", what, file, std::strerror(errno)));
+  }
+  // FILE.partial-PID, never through a symbolic link planted at that name,
+  // with the mode, owner and group of `st` (the FILE it replaces). False when
+  // FILE has to be written in place instead (see the class comment).
+  bool open_partial(const struct stat* st) {
+    const int fd = ::open(partial_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0666);
+    if (fd < 0) {
+      if (st && (errno == EACCES || errno == EPERM || errno == EROFS)) return false;
+      fail("cannot open", partial_);
+    }
+    partial_open_ = true;
+    struct stat mine;
+    if (st && (::fstat(fd, &mine) != 0 ||
+               ((mine.st_uid != st->st_uid || mine.st_gid != st->st_gid) &&
+                ::fchown(fd, st->st_uid, st->st_gid) != 0))) {
+      ::close(fd);
+      std::remove(partial_.c_str());
+      partial_open_ = false;
+      return false;
+    }
+    if (st && ::fchmod(fd, st->st_mode & 07777) != 0) {
+      ::close(fd);
+      fail("cannot set the mode of", partial_);
+    }
+    file_ = ::fdopen(fd, "w");
+    if (!file_) {
+      ::close(fd);
+      fail("cannot open", partial_);
+    }
+    return true;
+  }
+
   std::string path_, partial_;
   FILE* file_ = nullptr;
-  bool opened_ = false, committed_ = false, in_place_ = false;
+  bool partial_open_ = false, committed_ = false, in_place_ = false;
 };
 
 }  // namespace
@@ -91,7 +144,7 @@ void add_export(CLI::App& app, Global& g) {
     // full disk) leaves an existing FILE as it was and no truncated one
     // (ExportFile says when it writes in place instead).
     ExportFile file(a->output);
-    FILE* out = a->output.empty() ? stdout : file.open();
+    if (!a->output.empty()) file.prepare();
     long written = 0;  // lines (COPY rows, the CSV header included) already written
     const auto export_once = [&](client::Connection& conn) {
       // Read-only, so --query cannot change anything (a DELETE ... RETURNING: 25006).
@@ -106,6 +159,7 @@ void add_export(CLI::App& app, Global& g) {
               : "COPY (SELECT row_to_json(t) FROM (" + source +
                     ") t) TO STDOUT WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')";
       const long n = conn.copy_out(copy, [&](std::string_view chunk) {
+        FILE* out = a->output.empty() ? stdout : file.get();
         if (std::fwrite(chunk.data(), 1, chunk.size(), out) != chunk.size())
           throw std::runtime_error(fmt::format("cannot write {}: {}",
                                                a->output.empty() ? "stdout" : a->output,
