@@ -238,3 +238,25 @@ TEST(ClientConnection, CopyOutStreamsRows) {
   EXPECT_EQ(rows, 3);
   EXPECT_EQ(out, "1,\"a,b\"\n2,\"a,b\"\n3,\"a,b\"\n");
 }
+
+// acquire(timeout) with a timeout too long for a time point (milliseconds::max()
+// as "wait as long as it takes") waits; it used to overflow the deadline into
+// the past and throw pool_timeout at once.
+TEST(ClientPool, AcquireWithAVeryLongTimeoutWaits) {
+  Pool pool(small_pool(1));
+  auto held = std::make_unique<Lease>(pool.acquire());
+  std::atomic<int> outcome{0};  // 1 got the connection, 2 pool_timeout
+  std::thread waiter([&] {
+    try {
+      Lease l = pool.acquire(std::chrono::milliseconds::max());
+      outcome = 1;
+    } catch (const pool_timeout&) {
+      outcome = 2;
+    }
+  });
+  while (pool.metrics().waits == 0) std::this_thread::yield();
+  std::this_thread::sleep_for(100ms);  // room for a wrong early pool_timeout to happen
+  held.reset();
+  waiter.join();
+  EXPECT_EQ(outcome.load(), 1) << "acquire(milliseconds::max()) gave up at once";
+}

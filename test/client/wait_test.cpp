@@ -246,3 +246,24 @@ TEST(ClientWait, ListenWaitSurvivesATerminatedBackend) {
   EXPECT_EQ(waiter.get(), std::optional<std::string>("completed"));
   EXPECT_GE(victim.pool().metrics().errors, 1u);
 }
+
+// A timeout too long for a time point (milliseconds::max() as "as long as it
+// takes") waits for the stage; it used to overflow into a deadline in the
+// past and return false after the first read.
+TEST(ClientWait, VeryLongTimeoutWaitsForTheStage) {
+  for (const auto mode : {WaitMode::listen, WaitMode::poll}) {
+    auto options = client_options();
+    options.pool.settings.waits = mode;
+    Client client(options);
+    const auto type = std::string("forever") + (mode == WaitMode::listen ? "l" : "p");
+    const auto job = job_with_tasks(client, type, 1);
+    std::thread completer([&] {
+      std::this_thread::sleep_for(300ms);
+      Client other(client_options());
+      complete_all(other, type);
+    });
+    EXPECT_TRUE(client.wait_for_stage(job, 1, std::chrono::milliseconds::max()))
+        << "returned before the stage was complete";
+    completer.join();
+  }
+}
