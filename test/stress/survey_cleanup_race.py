@@ -156,6 +156,28 @@ try:
         failures.append(f"multi: expected sessions {[ids[1], ids[3]]} with 2 steps, found {kept} with {steps}")
     if "cleanup_error" not in out and out.get("deleted") != 4:
         failures.append(f"multi: the clean-up deleted {out.get('deleted')}, expected 4 (every idle session but the one in use)")
+    # A clean-up called in a REPEATABLE READ or SERIALIZABLE transaction whose
+    # snapshot predates an upsert's commit (README: 40001 then, to be
+    # retried): the upsert's step is never deleted, and a retry keeps it.
+    for iso in ("REPEATABLE READ", "SERIALIZABLE"):
+        sid = "C0RACEISO0"
+        admin.execute("DELETE FROM workflow.survey_sessions WHERE session_id = %s", (sid,))
+        admin.execute("INSERT INTO workflow.survey_sessions (session_id, created_at) "
+                      "VALUES (%s, now() - interval '100 days')", (sid,))
+        with psycopg.connect(args.dsn) as c:
+            c.execute(f"BEGIN ISOLATION LEVEL {iso}")
+            c.execute("SELECT 1")  # the snapshot
+            admin.execute("SELECT workflow.upsert_survey_step(%s, 'connects', '1')", (sid,))
+            try:
+                res = c.execute("SELECT workflow.cleanup_survey_sessions('90 days')").fetchone()[0]
+                c.commit()
+            except psycopg.Error as err:
+                res = err.sqlstate
+                c.rollback()
+        rows = admin.execute("SELECT count(*) FROM workflow.survey_steps WHERE session_id = %s", (sid,)).fetchone()[0]
+        print(f"{iso} clean-up with an older snapshot: {res!r}, rows {rows}")
+        if rows != 1 or res not in ("40001", 0):
+            failures.append(f"{iso} clean-up with an older snapshot: {res!r}, the upsert's rows {rows} (want 1)")
 finally:
     admin.execute("DROP TRIGGER IF EXISTS survey_race_hold ON workflow.survey_sessions")
     admin.execute("DROP FUNCTION IF EXISTS public.survey_race_hold()")

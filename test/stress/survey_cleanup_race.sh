@@ -2,7 +2,9 @@
 # A single and a batch upsert for an idle session, held (advisory lock) while
 # cleanup_survey_sessions runs: each upsert either fails or its reported row
 # is there after both commit; and a transaction upserting several sessions out
-# of order while it runs: neither fails (test/stress/survey_cleanup_race.py). Runs on
+# of order while it runs: neither fails; and a clean-up in REPEATABLE READ /
+# SERIALIZABLE with a snapshot older than an upsert: 40001, the step kept
+# (test/stress/survey_cleanup_race.py). Runs on
 # its OWN cluster.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
