@@ -12,7 +12,7 @@
 #   test/stress/cli_export_file.sh        (CLI=path overrides build/workflow)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (exports as nobody)"; exit 0; }
+[ "$(id -u)" = 0 ] || { echo "FAIL: needs root (it exports as nobody to check permissions; the test command runs as root)"; exit 1; }
 source scripts/lib/cluster.sh
 WORK=$(mktemp -d /tmp/wf-cli-export-file.XXXXXX)
 chmod 755 "$WORK"
