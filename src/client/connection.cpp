@@ -359,11 +359,13 @@ void wait_until_ready(const Settings& settings, std::chrono::milliseconds timeou
     const auto now = Clock::now();
     if (now >= deadline) {
       // PQping says only that it failed: one connection attempt gives libpq's reason.
+      // A server that came up since the ping is ready, not a timeout.
       std::string reason = "no answer";
       if (PGconn* probe = PQconnectdbParams(keys, vals, 1)) {
-        reason = PQstatus(probe) == CONNECTION_OK ? "the server answers now"
-                                                   : trim(PQerrorMessage(probe));
+        const bool up = PQstatus(probe) == CONNECTION_OK;
+        if (!up) reason = trim(PQerrorMessage(probe));
         PQfinish(probe);
+        if (up) return;
       }
       throw timeout_error("server not ready after " + std::to_string(timeout.count()) +
                           " ms: " + reason);
