@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <thread>
 
+#include "deadline.hpp"
+
 namespace workflow::client {
 namespace {
 
@@ -10,15 +12,6 @@ using Clock = std::chrono::steady_clock;
 
 // In LISTEN mode the state is re-read this often even without a notification.
 constexpr std::chrono::seconds kListenRecheck{5};
-
-// now + timeout, or the end of time for a timeout too long to add
-// (milliseconds::max() as "as long as it takes" must not wrap into the past).
-Clock::time_point deadline_after(std::chrono::milliseconds timeout) {
-  const auto now = Clock::now();
-  if (timeout >= std::chrono::duration_cast<std::chrono::milliseconds>(Clock::time_point::max() - now))
-    return Clock::time_point::max();
-  return now + timeout;
-}
 
 bool terminal(const std::string& status) {
   return status == "completed" || status == "failed" || status == "cancelled";
@@ -109,7 +102,7 @@ std::optional<T> Client::wait_until(const std::string& job_id,
                                     std::initializer_list<const char*> channels,
                                     std::chrono::milliseconds timeout,
                                     const std::function<std::optional<T>(Connection&)>& decide) {
-  const auto deadline = deadline_after(timeout);
+  const auto deadline = detail::deadline_after(timeout);
   // A LISTEN connection that fails (server restarted, backend terminated) is
   // replaced, as run() replaces one: LISTEN again, read the state again (what
   // happened meanwhile is in it). Retried as RetryPolicy allows, counted from

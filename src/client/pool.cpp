@@ -1,21 +1,11 @@
 #include "workflow/pool.hpp"
 
 #include "workflow/error.hpp"
+#include "deadline.hpp"
 
 namespace workflow::client {
 
 using Clock = std::chrono::steady_clock;
-
-namespace {
-// now + timeout, or the end of time for a timeout too long to add
-// (milliseconds::max() as "as long as it takes" must not wrap into the past).
-Clock::time_point deadline_after(std::chrono::milliseconds timeout) {
-  const auto now = Clock::now();
-  if (timeout >= std::chrono::duration_cast<std::chrono::milliseconds>(Clock::time_point::max() - now))
-    return Clock::time_point::max();
-  return now + timeout;
-}
-}  // namespace
 
 Lease::Lease(Lease&& other) noexcept
     : pool_(other.pool_), conn_(std::move(other.conn_)), discard_(other.discard_) {
@@ -42,7 +32,7 @@ Lease Pool::acquire() { return acquire(options_.checkout_timeout); }
 
 Lease Pool::acquire(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mutex_);
-  const auto deadline = deadline_after(timeout);
+  const auto deadline = detail::deadline_after(timeout);
   bool waited = false;
   for (;;) {
     if (closing_) throw usage_error("connection pool is being destroyed");
