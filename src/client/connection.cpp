@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "core/backoff.hpp"
+#include "deadline.hpp"
 #include "workflow/error.hpp"
 
 namespace workflow::client {
@@ -339,7 +340,7 @@ void wait_until_ready(const Settings& settings, std::chrono::milliseconds timeou
   const char* keys[] = {"dbname", "connect_timeout",
                         settings.database.empty() ? nullptr : "dbname", nullptr};
   const char* vals[] = {settings.conninfo.c_str(), "5", settings.database.c_str(), nullptr};
-  const auto deadline = Clock::now() + timeout;
+  const auto deadline = detail::deadline_after(timeout);
   const core::BackoffPolicy policy{0.05, 1.0};
   std::mt19937 rng(std::random_device{}());
   std::uniform_real_distribution<double> unit(0.0, 1.0);

@@ -167,6 +167,45 @@ TEST(ClientPool, ReadinessWait) {
                timeout_error);
 }
 
+// wait_until_ready with a timeout too long for a time point (milliseconds::max()
+// as "as long as it takes") waits for the server; it used to overflow the
+// deadline into the past and throw timeout_error after one ping. The "server"
+// is a socket name in an empty directory that becomes a link to the real
+// server's socket while the wait runs.
+TEST(ClientPool, ReadinessWaitWithAVeryLongTimeoutWaits) {
+  Connection c(settings());
+  const std::string dirs = c.exec("SHOW unix_socket_directories").string(0, 0);
+  const std::string port = c.exec("SHOW port").string(0, 0);
+  const std::string user = c.exec("SELECT current_user").string(0, 0);
+  ASSERT_FALSE(dirs.empty()) << "the test server has no Unix socket";
+  const std::string real = dirs.substr(0, dirs.find(',')) + "/.s.PGSQL." + port;
+  char tmpl[] = "/tmp/wf-ready-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl, link = dir + "/.s.PGSQL." + port;
+  Settings later = settings();
+  later.conninfo = "host=" + dir + " port=" + port + " user=" + user;
+
+  std::atomic<int> outcome{0};  // 1 ready, 2 timeout_error, 3 other error
+  std::thread waiter([&] {
+    try {
+      wait_until_ready(later, std::chrono::milliseconds::max());
+      outcome = 1;
+    } catch (const timeout_error&) {
+      outcome = 2;
+    } catch (...) {
+      outcome = 3;
+    }
+  });
+  std::this_thread::sleep_for(300ms);  // room for a wrong early timeout_error
+  const bool gave_up_early = outcome.load() != 0;
+  ASSERT_EQ(symlink(real.c_str(), link.c_str()), 0);
+  waiter.join();
+  unlink(link.c_str());
+  rmdir(dir.c_str());
+  EXPECT_FALSE(gave_up_early) << "wait_until_ready(milliseconds::max()) gave up at once";
+  EXPECT_EQ(outcome.load(), 1);
+}
+
 TEST(ClientSettings, FromEnvironmentAndDatabaseOverride) {
   EXPECT_EQ(Settings::from_environment().conninfo, std::getenv("DATABASE_URL"));
   Connection c(settings());
