@@ -15,12 +15,15 @@ _wf_as_owner() {
 
 # A free port below the kernel's ephemeral range: a port inside it can be
 # taken by some client's outgoing connection while the server restarts.
+# WF_PORT_RANGE="FIRST LAST" narrows it: scripts/test gives the suites it runs
+# side by side ranges of their own, so that two of them never pick one port.
 _wf_free_port() {
-  local port low
+  local port low first=10000
   low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
   [ "${low:-0}" -gt 11000 ] || low=32768
+  if [ -n "${WF_PORT_RANGE:-}" ]; then read -r first low <<<"$WF_PORT_RANGE"; low=$((low + 1)); fi
   for _ in $(seq 1 50); do
-    port=$((10000 + RANDOM % (low - 10000)))
+    port=$((first + RANDOM % (low - first)))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return 0; fi
   done
   return 1
