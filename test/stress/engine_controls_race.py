@@ -18,6 +18,10 @@ dedupe:    16 threads (one connection each, the same role) call create_job with 
            every thread. Checks: all 16 answer the same id per key; one job per key; its
            stage 1 holds 2 tasks (every add_tasks but the first is a repeat of the same
            indices: nothing added); another role with the same key gets another job.
+isolation: what the README says of a limit and the isolation level: once a type has a limit, a
+           claim that may take it (task_types NULL or naming it) in a REPEATABLE READ transaction
+           is 25001 and claims nothing; a claim of other types is not; the same worker claims
+           in a READ COMMITTED transaction of its own (its session default REPEATABLE READ).
 Exit status 0 pass, 1 a check failed.
 """
 import argparse
@@ -230,10 +234,44 @@ def run_dedupe(dsn):
     return ok
 
 
+def run_isolation(dsn):
+    admin = connect(dsn)
+    admin.execute("SELECT workflow.create_job('iso', '{}', 1, 'race-iso')")
+    admin.execute("SELECT workflow.add_tasks('race-iso', 1, 'iso.limited', array_fill('{}'::jsonb, ARRAY[2]), seal => false)")
+    admin.execute("SELECT workflow.add_tasks('race-iso', 1, 'iso.free', array_fill('{}'::jsonb, ARRAY[2]), first_index => 2)")
+    admin.execute("SELECT workflow.set_task_type_limit('iso.limited', 5)")
+    w = psycopg.connect(dsn, autocommit=False)
+    w.execute("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    w.commit()
+    ok = True
+    for types in (None, ['iso.limited'], ['iso.free', 'iso.limited']):
+        try:
+            w.execute("SELECT count(*) FROM workflow.claim_tasks('iso-w', 1, %s)", (types,)).fetchone()
+            print('FAIL isolation: a REPEATABLE READ claim of %s with a limit in reach was not 25001' % types)
+            ok = False
+        except psycopg.Error as e:
+            if e.sqlstate != '25001':
+                print('FAIL isolation: REPEATABLE READ claim of %s: %s %s' % (types, e.sqlstate, e))
+                ok = False
+        w.rollback()
+    n = w.execute("SELECT count(*) FROM workflow.claim_tasks('iso-w', 1, ARRAY['iso.free'])").fetchone()[0]
+    w.commit()
+    w.autocommit = True
+    w.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+    m = w.execute("SELECT count(*) FROM workflow.claim_tasks('iso-w', 1, ARRAY['iso.limited'])").fetchone()[0]
+    w.execute("COMMIT")
+    claimed = admin.execute("SELECT count(*) FROM workflow.tasks WHERE job_id = 'race-iso' AND status = 'claimed'").fetchone()[0]
+    if (n, m, claimed) != (1, 1, 2):
+        print('FAIL isolation: claims of the free type / in READ COMMITTED took %s / %s, %s claimed (want 1 / 1, 2)' % (n, m, claimed))
+        ok = False
+    print('isolation: %s' % ('ok' if ok else 'FAIL'))
+    return ok
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--dsn', required=True)
-    ap.add_argument('--only', choices=['limit', 'retention', 'dedupe'])
+    ap.add_argument('--only', choices=['limit', 'retention', 'dedupe', 'isolation'])
     a = ap.parse_args()
     ok = True
     if a.only in (None, 'limit'):
@@ -242,6 +280,8 @@ def main():
         ok = run_retention(a.dsn) and ok
     if a.only in (None, 'dedupe'):
         ok = run_dedupe(a.dsn) and ok
+    if a.only in (None, 'isolation'):
+        ok = run_isolation(a.dsn) and ok
     sys.exit(0 if ok else 1)
 
 

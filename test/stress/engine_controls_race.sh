@@ -4,7 +4,8 @@
 # concurrency limit under 16 racing claimers (never more than the limit
 # claimed at once), and purge_jobs running through a completion storm
 # (invariants hold, nothing left without its job), and 16 submitters racing
-# create_job with one dedupe_key (one job per key, its tasks once).
+# create_job with one dedupe_key (one job per key, its tasks once), and a claim
+# that may take a limited type in REPEATABLE READ (25001, as the README says).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib/psycopg.sh   # $PY, fail, build, cluster helpers and their stop trap
