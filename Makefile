@@ -4,8 +4,8 @@
 # kept, as shipped, in src/sql/released/. The upgrade script from the last
 # release is the files listed in src/sql/upgrade/<from>--<to>.list, in order.
 EXTENSION  = workflow
-EXTVERSION = 1.9
-PREVIOUS   = 1.8
+EXTVERSION = 1.10
+PREVIOUS   = 1.9
 MODULE_big = workflow
 
 CORE_SRCS      = $(sort $(wildcard src/core/*.cpp))

@@ -7,5 +7,5 @@ PG_MODULE_MAGIC;
 }
 
 WF_FUNCTION(workflow_version) {
-  return PointerGetDatum(cstring_to_text("1.9"));
+  return PointerGetDatum(cstring_to_text("1.10"));
 }

@@ -1,4 +1,4 @@
--- workflow extension, version 1.9: generated from src/sql/*.sql in name order.
+-- workflow extension, version 1.10: generated from src/sql/*.sql in name order.
 \echo Use "CREATE EXTENSION workflow" to load this file. \quit
 
 -- Trusted install (workflow.control: trusted = true). A role with CREATE on

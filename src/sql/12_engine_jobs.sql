@@ -52,6 +52,13 @@ BEGIN
     RAISE EXCEPTION 'job_id % is reserved: ids starting with ''dedupe-'' are derived from dedupe keys',
       quote_literal(new_id) USING ERRCODE = '22023', HINT = 'Pass dedupe_key instead, or another job_id.';
   END IF;
+  -- 1.10: so are the ids of schedules' firings (name@YYYY-MM-DDTHH:MIZ): known
+  -- in advance from the name and the minute, another producer could take the
+  -- next one, and the firing would then find that job and create none.
+  IF new_id ~ '@[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}Z$' THEN
+    RAISE EXCEPTION 'job_id % is reserved: ids ending in @YYYY-MM-DDTHH:MIZ are those of schedules'' firings',
+      quote_literal(new_id) USING ERRCODE = '22023', HINT = 'Use workflow.schedule, or another job_id.';
+  END IF;
   BEGIN
     INSERT INTO workflow.jobs (id, job_type, total_stages, parameters, owner, run_at)
     VALUES (new_id, create_job.job_type, create_job.total_stages, create_job.parameters, session_user,
@@ -67,7 +74,8 @@ COMMENT ON FUNCTION workflow.create_job(text, jsonb, int, text, timestamptz, tex
   '(a UUID unless job_id is given). 23505 when job_id exists. run_at: its tasks are not claimed before then. '
   'dedupe_key (instead of job_id): the id is derived from the key and the session user, and a second call with '
   'the same key returns the existing job''s id and writes nothing (until that job is purged); 23505 if that id is '
-  'another role''s job. A job_id starting with ''dedupe-'' is 22023 (reserved for dedupe keys).';
+  'another role''s job. A job_id starting with ''dedupe-'' (dedupe keys) or ending in @YYYY-MM-DDTHH:MIZ '
+  '(schedules'' firings) is reserved: 22023.';
 REVOKE EXECUTE ON FUNCTION workflow.create_job(text, jsonb, int, text, timestamptz, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION workflow.create_job(text, jsonb, int, text, timestamptz, text)
   TO workflow_producer, workflow_admin;

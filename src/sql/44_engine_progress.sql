@@ -17,8 +17,10 @@ BEGIN
   IF worker IS NOT NULL THEN
     PERFORM workflow._engine_check_text('worker', worker);
   END IF;
-  IF pg_column_size(progress) > 65536 THEN
-    RAISE EXCEPTION 'progress is too large (% bytes, at most 65536)', pg_column_size(progress)
+  -- The size of the value itself: one read from a table column may arrive
+  -- compressed, and pg_column_size would give its compressed size (1.10).
+  IF pg_column_size(jsonb_build_array(progress) -> 0) > 65536 THEN
+    RAISE EXCEPTION 'progress is too large (% bytes, at most 65536)', pg_column_size(jsonb_build_array(progress) -> 0)
       USING ERRCODE = '22023';
   END IF;
   UPDATE workflow.tasks t SET progress = report_progress.progress, updated_at = now()

@@ -128,11 +128,18 @@ BEGIN
   END IF;
   new_id := s.name || '@' || to_char(fired AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI"Z"');
   -- A second firing of the same minute waits here for the first to commit,
-  -- then finds its job and adds nothing.
+  -- then finds its job and adds nothing. A job of that id that is not the
+  -- schedule's (create_job refuses such ids since 1.10; one made before) is
+  -- not answered as the firing.
   INSERT INTO workflow.jobs (id, job_type, total_stages, parameters, owner)
   VALUES (new_id, s.job_type, s.total_stages, s.parameters, s.owner)
   ON CONFLICT (id) DO NOTHING;
   IF NOT FOUND THEN
+    IF NOT EXISTS (SELECT 1 FROM workflow.jobs j
+                    WHERE j.id = new_id AND j.owner = s.owner AND j.job_type = s.job_type) THEN
+      RAISE EXCEPTION 'job % exists but is not a firing of schedule %', quote_literal(new_id), quote_literal(s.name)
+        USING ERRCODE = '23505';
+    END IF;
     RETURN new_id;
   END IF;
   IF s.task_type IS NOT NULL THEN
@@ -145,7 +152,8 @@ $$;
 COMMENT ON FUNCTION workflow.fire_schedule(text) IS
   'What pg_cron runs for a schedule: creates this minute''s job of the schedule (id name@YYYY-MM-DDTHH:MIZ, owned '
   'by the schedule''s owner, stage 1''s tasks added) and returns its id; a second call in the same minute returns '
-  'the same id and writes nothing. P0002 unknown schedule. For workflow_admin (pg_cron runs it as the role that '
+  'the same id and writes nothing; 23505 when a job of that id is not the schedule''s (another owner or job type). '
+  'P0002 unknown schedule. For workflow_admin (pg_cron runs it as the role that '
   'installed the extension).';
 REVOKE EXECUTE ON FUNCTION workflow.fire_schedule(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION workflow.fire_schedule(text) TO workflow_admin;

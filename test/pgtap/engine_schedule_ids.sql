@@ -3,11 +3,11 @@
 -- of the next firing (the schedule's name and the minute); if it could create a job of that id
 -- first, the firing would "find that id and create nothing": fire_schedule answered the other
 -- role's job as the schedule's firing (another job type, parameters and owner), and the
--- schedule's owner got no job that night. Found by the sched20 review (probes/squat.py).
+-- schedule's owner got no job that night. Found by the sched20 review.
 -- Runs without pg_cron: the schedule row is written directly, fire_schedule is what pg_cron calls.
 -- The roles are created in this transaction and rolled back with it.
 BEGIN;
-SELECT plan(5);
+SELECT plan(9);
 
 CREATE ROLE sched_ids_owner LOGIN;
 CREATE ROLE sched_ids_other LOGIN;
@@ -32,6 +32,23 @@ SELECT is((SELECT owner || ' ' || job_type || ' ' || (parameters->>'kind') FROM 
           'sched_ids_owner report daily', 'the job of that id is the schedule''s, owned by its owner');
 SELECT is((SELECT count(*) FROM workflow.tasks WHERE job_id = pg_temp.firing_id()), 1::bigint,
           'with stage 1''s tasks');
+
+-- A job of a firing's id made before 1.10 refused such ids (here written directly): the
+-- firing is 23505, not that job answered as the schedule's, and the schedule is left as it was.
+INSERT INTO workflow.schedules (name, cron, job_type, parameters, total_stages, owner)
+VALUES ('sched-ids-squatted', '0 3 * * *', 'report', '{}', 1, 'sched_ids_owner');
+INSERT INTO workflow.jobs (id, job_type, total_stages, parameters, owner)
+VALUES (replace(pg_temp.firing_id(), 'sched-ids-nightly', 'sched-ids-squatted'), 'evil', 1, '{"evil": true}',
+        'sched_ids_other');
+SELECT throws_ok($$SELECT workflow.fire_schedule('sched-ids-squatted')$$, '23505', NULL,
+                 'a firing whose id another role''s job holds is 23505');
+SELECT is((SELECT owner || ' ' || job_type FROM workflow.jobs
+            WHERE id = replace(pg_temp.firing_id(), 'sched-ids-nightly', 'sched-ids-squatted')),
+          'sched_ids_other evil', 'that job is left as it was');
+SELECT is((SELECT last_job_id FROM workflow.schedules WHERE name = 'sched-ids-squatted'), NULL,
+          'the schedule records no firing');
+-- A second firing of the same minute still answers the first's job.
+SELECT is(workflow.fire_schedule('sched-ids-nightly'), pg_temp.firing_id(), 'a second firing answers the same id');
 
 SELECT * FROM finish();
 ROLLBACK;
