@@ -1,6 +1,7 @@
 // now + timeout as a steady_clock deadline, or the end of time for a timeout
 // too long to add (milliseconds::max() as "as long as it takes" must not wrap
-// into the past). Internal to the client library: Pool and Client's waits.
+// into the past). Internal to the client library: Pool::acquire, Client's waits
+// and wait_until_ready.
 #pragma once
 
 #include <chrono>
